@@ -1,0 +1,198 @@
+"""Static checks: read the cloud's API state and say whether a path is open.
+
+Each reads through boto3 exactly what it would read on AWS, and explains a
+blocked path by the resource and field that block it. Secrets in the API
+answers (tunnel pre-shared keys, the customer gateway configuration) are
+never copied into evidence.
+"""
+
+from __future__ import annotations
+
+from checks.plan import PlannedCheck
+from checks.result import Outcome, failed, passed
+from checks.target import Target
+from infra import outputs as keys
+
+
+def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
+    ec2 = target.client("ec2")
+    connection_id = target.output(keys.VPN_CONNECTION_ID)
+    gateway_id = target.output(keys.VPN_GATEWAY_ID)
+    vpc_id = target.output(keys.VPC_ID)
+    (connection,) = ec2.describe_vpn_connections(VpnConnectionIds=[connection_id])[
+        "VpnConnections"
+    ]
+    if connection["State"] != "available":
+        return failed(
+            f"{connection_id} is {connection['State']}",
+            "a deleted or failed connection must be provisioned again (exchange up)",
+        )
+    if connection.get("VpnGatewayId") != gateway_id:
+        return failed(
+            f"{connection_id} terminates on {connection.get('VpnGatewayId')}, "
+            f"not on the stack's VPN gateway {gateway_id}",
+            "provision the stack again so that the connection uses its gateway",
+        )
+    (gateway,) = ec2.describe_vpn_gateways(VpnGatewayIds=[gateway_id])["VpnGateways"]
+    attached = [
+        a["VpcId"]
+        for a in gateway.get("VpcAttachments", [])
+        if a["State"] == "attached"
+    ]
+    if vpc_id not in attached:
+        return failed(
+            f"{gateway_id} is attached to {attached or 'no VPC'}, not to {vpc_id}",
+            f"attach {gateway_id} to {vpc_id} (VGW-03: one VPC at a time)",
+        )
+    (customer_gateway,) = ec2.describe_customer_gateways(
+        CustomerGatewayIds=[connection["CustomerGatewayId"]]
+    )["CustomerGateways"]
+    expected_ip = str(target.config.on_premises.customer_gateway_ip)
+    if customer_gateway["IpAddress"] != expected_ip:
+        return failed(
+            f"{customer_gateway['CustomerGatewayId']} points at "
+            f"{customer_gateway['IpAddress']}, the configuration says {expected_ip}",
+            "provision the stack again from the current configuration",
+        )
+    tunnels = connection.get("Options", {}).get("TunnelOptions", [])
+    telemetry = {
+        t["OutsideIpAddress"]: t["Status"] for t in connection.get("VgwTelemetry", [])
+    }
+    described = ", ".join(
+        f"{t['OutsideIpAddress']} inside {t['TunnelInsideCidr']} "
+        f"{telemetry.get(t['OutsideIpAddress'], 'UNKNOWN')}"
+        for t in tunnels
+    )
+    return passed(
+        f"{connection_id} on {gateway_id} (attached to {vpc_id}) to customer gateway "
+        f"{expected_ip}; {len(tunnels)} tunnels: {described}"
+    )
+
+
+def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
+    ec2 = target.client("ec2")
+    connection_id = target.output(keys.VPN_CONNECTION_ID)
+    gateway_id = target.output(keys.VPN_GATEWAY_ID)
+    table_id = target.output(keys.PRIVATE_ROUTE_TABLE_ID)
+    (connection,) = ec2.describe_vpn_connections(VpnConnectionIds=[connection_id])[
+        "VpnConnections"
+    ]
+    (table,) = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
+    propagating = {g["GatewayId"] for g in table.get("PropagatingVgws", [])}
+    table_routes = {
+        r.get("DestinationCidrBlock"): r
+        for r in table.get("Routes", [])
+        if r.get("GatewayId") == gateway_id
+    }
+    static = target.config.on_premises.routing == "static"
+    vpn_routes = {
+        r["DestinationCidrBlock"]
+        for r in connection.get("Routes", [])
+        if r.get("State") == "available"
+    }
+    missing = []
+    for network in target.config.on_premises.networks:
+        cidr = str(network)
+        if cidr in table_routes:
+            continue
+        if static and cidr not in vpn_routes:
+            missing.append(f"{cidr} (no static route on {connection_id})")
+        elif gateway_id not in propagating:
+            missing.append(f"{cidr} (not propagated into {table_id}, no static route)")
+    if missing:
+        return failed(
+            "no route to " + "; ".join(missing),
+            "add the network to onPremises.networks and provision again; "
+            f"the route table {table_id} needs route propagation from {gateway_id} "
+            "(VGW-09)",
+        )
+    up = [t for t in connection.get("VgwTelemetry", []) if t["Status"] == "UP"]
+    networks = ", ".join(str(n) for n in target.config.on_premises.networks)
+    if table_routes:
+        state = f"{len(table_routes)} active in {table_id}"
+    else:
+        # VGW-09: AWS propagates static routes only while a tunnel is UP.
+        state = (
+            f"propagation from {gateway_id} into {table_id} enabled; the routes "
+            f"appear there once a tunnel is UP ({len(up)} of 2 UP now)"
+        )
+    return passed(f"{networks} routed to {connection_id}; {state}")
+
+
+def db_security_group(target: Target, planned: PlannedCheck) -> Outcome:
+    exchange, database = target.database(planned.exchange)
+    group_id = database[keys.DB_SECURITY_GROUP_ID]
+    ec2 = target.client("ec2")
+    (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    port = exchange.port
+    admitted: set[str] = set()
+    others: list[str] = []
+    for permission in group.get("IpPermissions", []):
+        if not _covers(permission, port):
+            continue
+        admitted.update(r["CidrIp"] for r in permission.get("IpRanges", []))
+        others += [r["CidrIpv6"] for r in permission.get("Ipv6Ranges", [])]
+        others += [p["PrefixListId"] for p in permission.get("PrefixListIds", [])]
+        others += [g["GroupId"] for g in permission.get("UserIdGroupPairs", [])]
+    wanted = {str(n) for n in exchange.client_networks}
+    missing = sorted(wanted - admitted)
+    extra = sorted(admitted - wanted) + others
+    problems = []
+    if missing:
+        problems.append(f"does not admit {', '.join(missing)}")
+    if extra:
+        problems.append(f"also admits {', '.join(extra)}")
+    if problems:
+        world = "0.0.0.0/0" in admitted
+        return failed(
+            f"{group_id} on TCP {port} " + " and ".join(problems),
+            "the group must admit exactly exchanges[].clientNetworks on the database "
+            "port; provision again from the configuration"
+            + ("; never 0.0.0.0/0 for a database" if world else ""),
+        )
+    return passed(f"{group_id} admits TCP {port} from {', '.join(sorted(wanted))} only")
+
+
+def _covers(permission: dict, port: int) -> bool:
+    protocol = permission.get("IpProtocol")
+    if protocol == "-1":
+        return True
+    if protocol not in ("tcp", "6"):
+        return False
+    return permission.get("FromPort", 0) <= port <= permission.get("ToPort", 65535)
+
+
+def db_private(target: Target, planned: PlannedCheck) -> Outcome:
+    _, database = target.database(planned.exchange)
+    rds = target.client("rds")
+    (instance,) = rds.describe_db_instances(
+        DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
+    )["DBInstances"]
+    name = instance["DBInstanceIdentifier"]
+    problems, hints = [], []
+    if instance.get("PubliclyAccessible"):
+        problems.append("publicly accessible")
+        hints.append("turn PubliclyAccessible off; reach it over the VPN (RDS-14)")
+    if not instance.get("StorageEncrypted"):
+        problems.append("storage not encrypted")
+        hints.append(
+            "encryption can only be set at creation: restore an encrypted copy (RDS-15)"
+        )
+    group = instance.get("DBSubnetGroup", {})
+    zones = {s["SubnetAvailabilityZone"]["Name"] for s in group.get("Subnets", [])}
+    if len(zones) < 2:
+        problems.append(f"subnet group covers {len(zones)} zone(s)")
+        hints.append("the DB subnet group needs subnets in two zones (RDS-17)")
+    vpc_groups = {
+        g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups", [])
+    }
+    if database[keys.DB_SECURITY_GROUP_ID] not in vpc_groups:
+        problems.append(f"not in security group {database[keys.DB_SECURITY_GROUP_ID]}")
+        hints.append("attach the stack's database security group")
+    if problems:
+        return failed(f"{name}: " + "; ".join(problems), "; ".join(hints))
+    engine = f"{instance['Engine']} {instance.get('EngineVersion', '')}".strip()
+    return passed(
+        f"{name}: not publicly accessible, storage encrypted, subnets in "
+        f"{', '.join(sorted(zones))}, {engine}"
+    )

@@ -1,0 +1,117 @@
+"""What the checks run against: one stack, its cloud's API and its vantage points.
+
+Built from the environment the simulator publishes, or, on a real network,
+from the stack's outputs (`pulumi stack output --json`) and the AWS
+credentials boto3 finds. The checks read nothing else.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from exchange.config.model import AppDatabase, ExchangeConfig
+from exchange.environment import VantagePoint
+from infra import outputs as keys
+
+HERE = "here"
+
+# Every API call is bounded: a dead endpoint costs seconds, not minutes.
+_API_CONFIG = Config(
+    connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
+)
+
+
+class Unreachable(Exception):
+    """An endpoint cannot be reached from a vantage point; the message says why."""
+
+
+class NoStandIn(Exception):
+    """The simulator could not serve an endpoint here; the message says why."""
+
+
+@dataclass
+class Target:
+    config: ExchangeConfig
+    outputs: dict[str, Any]
+    vantage_points: dict[str, VantagePoint]
+    aws_endpoint_url: str | None
+    session: boto3.session.Session
+    _clients: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def simulated(
+        cls,
+        config: ExchangeConfig,
+        outputs: dict[str, Any],
+        vantage_points: dict[str, VantagePoint],
+        aws_endpoint_url: str,
+    ) -> Target:
+        session = boto3.session.Session(
+            aws_access_key_id="simulator",
+            aws_secret_access_key="simulator",
+            region_name=config.region,
+        )
+        return cls(config, outputs, vantage_points, aws_endpoint_url, session)
+
+    @classmethod
+    def real(cls, config: ExchangeConfig, outputs: dict[str, Any]) -> Target:
+        session = boto3.session.Session(region_name=config.region)
+        return cls(config, outputs, {}, None, session)
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self.session.client(
+                    service, endpoint_url=self.aws_endpoint_url, config=_API_CONFIG
+                )
+            return self._clients[service]
+
+    def output(self, key: str) -> Any:
+        if key not in self.outputs:
+            raise KeyError(f"the stack has no output {key!r}; was it provisioned?")
+        return self.outputs[key]
+
+    def database(self, name: str) -> tuple[AppDatabase, dict[str, Any]]:
+        exchange = next(e for e in self.config.app_databases() if e.name == name)
+        databases = self.output(keys.DATABASES)
+        if name not in databases:
+            raise KeyError(f"the stack has no database output for exchange {name!r}")
+        return exchange, databases[name]
+
+    def endpoint(self, vantage: str, host: str, port: int) -> tuple[str, int, str]:
+        """Where a probe from `vantage` connects for `host:port`, and how it gets there.
+
+        From `here` the probe connects directly. From a loopback stand-in it
+        may connect only where the simulator mapped the endpoint: it must
+        never fall back to the cloud's address, which is no host of ours.
+        """
+        if vantage == HERE:
+            return host, port, "direct"
+        point = self.vantage_points.get(vantage)
+        if point is None:
+            raise Unreachable(f"the environment has no vantage point {vantage!r}")
+        if point.netns is not None:
+            raise NotImplementedError(
+                "probing from a network namespace comes with the simulator's data "
+                "plane; this environment should not publish one yet"
+            )
+        mapped = point.connect_to.get(f"{host}:{port}")
+        if f"{host}:{port}" in point.missing:
+            raise NoStandIn(point.missing[f"{host}:{port}"])
+        if mapped is None:
+            raise Unreachable(
+                f"{point.description} has no route to {host}:{port} "
+                "(the simulator published no stand-in for it)"
+            )
+        mapped_host, mapped_port = mapped.rsplit(":", 1)
+        return mapped_host, int(mapped_port), point.description
+
+    def ca_bundle(self, vantage: str) -> str | None:
+        point = self.vantage_points.get(vantage)
+        return point.ca_bundle if point else None

@@ -1,0 +1,388 @@
+"""The `exchange` command.
+
+Exit codes, for every subcommand:
+  0  everything asked for holds (valid, provisioned, every check passed)
+  1  it does not: the configuration is invalid, provisioning was refused,
+     or a check did not pass
+  2  the command was used wrongly or cannot run here: a missing or
+     unreadable file, no simulator to check against, a missing server binary
+  3  an internal error (a bug): one line, and the traceback with --debug
+
+Only the configuration package is imported up front: validating a file must
+not pay for loading Pulumi or boto3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import shutil
+import string
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from exchange.config import UnreadableFile, Validation, validate_file
+
+OK, FAILED, USAGE, INTERNAL = 0, 1, 2, 3
+
+log = logging.getLogger("exchange")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEMO_CONFIG = EXAMPLES / "app-database.yaml"
+
+
+class UsageError(Exception):
+    """The command cannot run as asked; the message says what to do instead."""
+
+
+# -- validate -----------------------------------------------------------------
+
+
+def _print_validation(validation: Validation, file: str, out: TextIO) -> None:
+    for problem in validation.problems:
+        out.write(problem.format(file) + "\n")
+    errors, warnings = len(validation.errors), len(validation.warnings)
+    verdict = "valid" if validation.ok else "invalid"
+    out.write(f"{file}: {verdict} ({errors} errors, {warnings} warnings)\n")
+
+
+def _validated(file: str, out: TextIO) -> Validation:
+    try:
+        validation = validate_file(Path(file))
+    except UnreadableFile as unreadable:
+        raise UsageError(str(unreadable)) from None
+    _print_validation(validation, file, out)
+    return validation
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    validation = _validated(args.file, sys.stdout)
+    return OK if validation.ok else FAILED
+
+
+# -- up -----------------------------------------------------------------------
+
+
+def _write_outputs(outputs: dict[str, Any], out: TextIO, indent: int = 2) -> None:
+    for key, value in outputs.items():
+        if isinstance(value, dict):
+            out.write(f"{' ' * indent}{key}:\n")
+            _write_outputs(value, out, indent + 2)
+        elif isinstance(value, list):
+            out.write(f"{' ' * indent}{key}: {', '.join(map(str, value))}\n")
+        else:
+            out.write(f"{' ' * indent}{key}: {value}\n")
+
+
+def _provision(file: str, out: TextIO) -> int:
+    from exchange.config.model import SecretUnavailable
+    from simulator.cloud import SimulatedCloud, SimulatorError
+    from simulator.provisioning import ProvisioningError
+
+    validation = _validated(file, out)
+    if not validation.ok:
+        out.write("nothing provisioned: fix the errors above first\n")
+        return FAILED
+    cloud = SimulatedCloud()
+    started = time.perf_counter()
+    try:
+        run = cloud.provision(validation.config, config_path=Path(file))
+    except SecretUnavailable as missing:
+        raise UsageError(str(missing)) from None
+    except ProvisioningError as refused:
+        out.write(f"provisioning refused by the simulated AWS: {refused}\n")
+        return FAILED
+    except SimulatorError as error:
+        raise UsageError(str(error)) from None
+    elapsed = time.perf_counter() - started
+    # Cloud resources only: not the components that group them, nor the provider.
+    custom = [
+        urn
+        for urn in run.resources
+        if urn.split("::")[-2].split("$")[-1].startswith("aws:")
+    ]
+    out.write(
+        f"provisioned stack {run.stack!r} on the simulator: {len(custom)} resources "
+        f"in {elapsed:.1f} s\noutputs (secrets masked):\n"
+    )
+    _write_outputs(run.masked_outputs(), out)
+    environment = cloud.environment()
+    for limitation in environment.limitations:
+        out.write(f"note: {limitation}\n")
+    return OK
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    return _provision(args.file, sys.stdout)
+
+
+# -- check --------------------------------------------------------------------
+
+
+def _check(
+    file: str,
+    out: TextIO,
+    *,
+    vantage: str,
+    stack_outputs: str | None,
+    allow_warnings: bool,
+) -> int:
+    from checks.plan import plan_checks
+    from checks.report import exit_code, print_results
+    from checks.runner import run_checks
+    from checks.target import HERE, Target
+    from exchange.environment import Environment, simulator_home
+
+    validation = validate_file(Path(file))
+    if not validation.ok:
+        _print_validation(validation, file, out)
+        out.write("nothing checked: fix the errors above first\n")
+        return FAILED
+    config = validation.config
+    if stack_outputs:
+        target = Target.real(config, _read_outputs(stack_outputs))
+        vantage = HERE if vantage == "auto" else vantage
+    else:
+        environment_file = simulator_home() / "environment.json"
+        if not environment_file.exists():
+            raise UsageError(
+                "no simulator is running and no --stack-outputs were given: run "
+                f"`exchange up {file}` first, or against AWS pass "
+                "--stack-outputs FILE (from `pulumi stack output --json`)"
+            )
+        environment = Environment.load(environment_file)
+        stack = environment.stacks.get(config.customer.slug)
+        if stack is None:
+            raise UsageError(
+                f"customer {config.customer.slug!r} is not provisioned in the "
+                f"simulator: run `exchange up {file}` first"
+            )
+        if vantage == HERE:
+            # The simulator's addresses exist only inside the simulator; a
+            # probe from this machine's own network would leave for the real one.
+            raise UsageError(
+                "--from here probes a real network; against the simulator, "
+                "probe from one of its vantage points: "
+                + ", ".join(sorted(stack.vantage_points))
+            )
+        vantage = "onprem" if vantage == "auto" else vantage
+        if vantage not in stack.vantage_points:
+            raise UsageError(
+                f"the simulator has no vantage point {vantage!r} for this stack; "
+                "it has: " + ", ".join(sorted(stack.vantage_points))
+            )
+        for limitation in environment.limitations:
+            out.write(f"note: {limitation}\n")
+        target = Target.simulated(
+            config, stack.outputs, stack.vantage_points, environment.aws_endpoint_url
+        )
+    results = run_checks(target, plan_checks(config, live_from=vantage))
+    print_results(results, out)
+    return exit_code(results, allow_warnings=allow_warnings)
+
+
+def _read_outputs(file: str) -> dict[str, Any]:
+    try:
+        return json.loads(Path(file).read_text())
+    except OSError as error:
+        raise UsageError(
+            f"{file}: cannot read the stack outputs: {error.strerror}"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise UsageError(
+            f"{file}:{error.lineno}:{error.colno}: not JSON ({error.msg}); write it "
+            "with `pulumi stack output --json`"
+        ) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    return _check(
+        args.file,
+        sys.stdout,
+        vantage=args.vantage,
+        stack_outputs=args.stack_outputs,
+        allow_warnings=args.allow_warnings,
+    )
+
+
+# -- sim ----------------------------------------------------------------------
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from simulator.cloud import SimulatedCloud, SimulatorError
+
+    cloud = SimulatedCloud()
+    if args.action == "start":
+        try:
+            environment = cloud.start()
+        except SimulatorError as error:
+            raise UsageError(str(error)) from None
+        print(f"simulator running in {cloud.home}")
+        print(f"AWS API at {environment.aws_endpoint_url}")
+        for limitation in environment.limitations:
+            print(f"note: {limitation}")
+    elif args.action == "stop":
+        stopped = cloud.stop()
+        what = (
+            ", ".join(f"{p.what} (pid {p.pid})" for p in stopped)
+            or "nothing was running"
+        )
+        print(f"simulator stopped: {what}")
+    else:
+        if not cloud.is_running():
+            print("simulator not running")
+            return FAILED
+        environment = cloud.environment()
+        stacks = ", ".join(sorted(environment.stacks)) or "none"
+        print(
+            f"simulator running in {cloud.home}; AWS API at "
+            f"{environment.aws_endpoint_url}; stacks: {stacks}"
+        )
+    return OK
+
+
+# -- demo ---------------------------------------------------------------------
+
+
+def _demo_keys(out: TextIO) -> None:
+    """Give the demo's tunnels pre-shared keys when the environment has none."""
+    from exchange.config.loader import load_document
+
+    document = load_document(DEMO_CONFIG)
+    for tunnel in document.data["vpn"]["tunnels"]:
+        reference = tunnel["preSharedKey"]
+        if isinstance(reference, dict) and reference["env"] not in os.environ:
+            # VPN-03..05: 8-64 letters or digits, not starting with 0.
+            alphabet = string.ascii_letters + string.digits
+            key = secrets.choice(string.ascii_letters) + "".join(
+                secrets.choice(alphabet) for _ in range(31)
+            )
+            os.environ[reference["env"]] = key
+            out.write(
+                f"demo: {reference['env']} was not set; generated a key for this run\n"
+            )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from simulator.cloud import SimulatedCloud
+
+    out = sys.stdout
+    file = os.path.relpath(DEMO_CONFIG)
+    # A private simulator: the demo never touches one the user is running.
+    home = Path(tempfile.mkdtemp(prefix="exchange-demo-"))
+    os.environ["EXCHANGE_SIM_HOME"] = str(home / "sim")
+    cloud = SimulatedCloud(home / "sim")
+    try:
+        _demo_keys(out)
+        out.write(f"\n== 1/3 validate {file}\n")
+        if not _validated(file, out).ok:
+            return FAILED
+        out.write(f"\n== 2/3 provision {file} on the simulator\n")
+        code = _provision(file, out)
+        if code != OK:
+            return code
+        out.write(f"\n== 3/3 check {file} from the customer's side\n")
+        code = _check(
+            file, out, vantage="auto", stack_outputs=None, allow_warnings=False
+        )
+        out.write(
+            "\ndemo "
+            + ("passed" if code == OK else "FAILED")
+            + "; stopping the simulator\n"
+        )
+        return code
+    finally:
+        cloud.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# -- main ---------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="exchange",
+        description="Validate, provision and prove a customer's data exchanges.",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more detail (-vv: debug)"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an internal error"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check a configuration file")
+    validate.add_argument("file", metavar="FILE")
+    validate.set_defaults(run=cmd_validate)
+
+    up = commands.add_parser("up", help="provision a configuration on the simulator")
+    up.add_argument("file", metavar="FILE")
+    up.set_defaults(run=cmd_up)
+
+    check = commands.add_parser("check", help="prove a provisioned configuration works")
+    check.add_argument("file", metavar="FILE")
+    check.add_argument(
+        "--from",
+        dest="vantage",
+        choices=["auto", "onprem", "here"],
+        default="auto",
+        help="where live probes start (default: onprem in the simulator, here on AWS)",
+    )
+    check.add_argument(
+        "--stack-outputs",
+        metavar="JSON",
+        help="check a real stack: its outputs from `pulumi stack output --json`",
+    )
+    check.add_argument(
+        "--allow-warnings", action="store_true", help="exit 0 when checks only warn"
+    )
+    check.set_defaults(run=cmd_check)
+
+    sim = commands.add_parser("sim", help="start, stop or inspect the simulator")
+    sim.add_argument("action", choices=["start", "stop", "status"])
+    sim.set_defaults(run=cmd_sim)
+
+    demo = commands.add_parser("demo", help="validate, provision and check the example")
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(name)s: %(levelname)s: %(message)s")
+    if args.verbose < 2:
+        # moto's server and botocore log every request at INFO.
+        for noisy in ("werkzeug", "botocore", "urllib3", "moto"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except UsageError as error:
+        print(f"exchange: error: {error}", file=sys.stderr)
+        return USAGE
+    except KeyboardInterrupt:
+        print("exchange: interrupted", file=sys.stderr)
+        return FAILED
+    except Exception as error:
+        if args.debug:
+            raise
+        print(
+            f"exchange: internal error: {type(error).__name__}: {error} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

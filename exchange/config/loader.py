@@ -1,0 +1,508 @@
+"""Read an exchange configuration file into plain data that knows its positions.
+
+YAML is read as YAML 1.2 (JSON by a `.json` suffix). The result holds only
+dicts, lists, str, int, float, bool and None, plus the line and column of
+every value and every mapping key, so that later layers can point at the
+exact place of a problem. Constructs that hide what a value really is
+(aliases, custom tags, duplicate keys, tabs in indentation) are refused;
+scalars that YAML 1.1 tools would read differently are reported as warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent, DocumentStartEvent
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from exchange.config.model import DocPath
+from exchange.config.problems import YAML as YAML_RULE
+from exchange.config.problems import YAML_1_1, Problem
+
+MAX_FILE_BYTES = 1024 * 1024
+
+# (line, column), both 1-based.
+Position = tuple[int, int]
+
+_TAG = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL = (
+    _TAG + name for name in ("str", "int", "float", "bool", "null")
+)
+_TIMESTAMP = _TAG + "timestamp"
+_MAP, _SEQ, _MERGE = _TAG + "map", _TAG + "seq", _TAG + "merge"
+
+_YAML11_BOOL = re.compile(r"^(y|yes|on|n|no|off)$", re.IGNORECASE)
+_YAML11_TRUE = {"y", "yes", "on"}
+_LEADING_ZERO_INT = re.compile(r"^[-+]?0[0-9_]+$")
+_SEXAGESIMAL = re.compile(
+    r"^[-+]?([1-9][0-9_]*(:[0-5]?[0-9])+|[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*)$"
+)
+
+
+class UnreadableFile(Exception):
+    """The configuration file is missing or cannot be read at all."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot read {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class LoadError(Exception):
+    """The file is readable but is not a configuration document we accept."""
+
+    def __init__(
+        self,
+        file: Path,
+        line: int,
+        col: int,
+        message: str,
+        hint: str,
+        path: DocPath = (),
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.col = col
+        self.message = message
+        self.hint = hint
+        self.path = path
+        super().__init__(self.problem().format(file))
+
+    def problem(self) -> Problem:
+        return Problem(
+            path=self.path,
+            message=self.message,
+            hint=self.hint,
+            rule=YAML_RULE,
+            line=self.line,
+            col=self.col,
+        )
+
+
+@dataclass
+class Document:
+    """A loaded configuration: its plain data and where each part is written."""
+
+    path: Path
+    data: dict[str, Any]
+    value_positions: dict[DocPath, Position] = field(default_factory=dict)
+    key_positions: dict[DocPath, Position] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def value(self, path: DocPath, default: Any = None) -> Any:
+        """The value at `path`, or `default` when the path does not exist."""
+        current: Any = self.data
+        for part in path:
+            try:
+                current = current[part]
+            except (KeyError, IndexError, TypeError):
+                return default
+        return current
+
+    def position(self, path: DocPath, key: bool = False) -> Position:
+        """Where `path` is written.
+
+        With `key=True`, the mapping key that names the value. A list or
+        mapping value is located at its key as well, since its own position
+        is that of its first entry. A path that does not exist (a missing
+        key) falls back to its nearest existing ancestor.
+        """
+        path = tuple(path)
+        if path in self.value_positions:
+            value = self.value(path)
+            wants_key = key or isinstance(value, (dict, list))
+            if wants_key and path in self.key_positions:
+                return self.key_positions[path]
+            return self.value_positions[path]
+        while path:
+            path = path[:-1]
+            if path in self.key_positions:
+                return self.key_positions[path]
+            if path in self.value_positions:
+                return self.value_positions[path]
+        return (1, 1)
+
+
+def load_document(path: str | Path) -> Document:
+    """Read and parse a configuration file (YAML, or JSON by its suffix).
+
+    Raises `UnreadableFile` when the file cannot be read and `LoadError` when
+    it is not a document we accept.
+    """
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) > MAX_FILE_BYTES:
+        raise LoadError(
+            path,
+            1,
+            1,
+            f"the file is larger than {MAX_FILE_BYTES // 1024} KiB",
+            "a configuration describes one customer and stays far below that; "
+            "check that this is the right file",
+        )
+    text = _decode(path, raw)
+    return parse_text(text, path, is_json=path.suffix.lower() == ".json")
+
+
+def parse_text(text: str, path: Path, is_json: bool = False) -> Document:
+    """Parse configuration text that claims to come from `path`."""
+    if not text.strip() or (not is_json and _only_comments(text)):
+        raise LoadError(
+            path,
+            1,
+            1,
+            "the file is empty",
+            "start from examples/app-database.yaml",
+        )
+    if is_json:
+        _check_json_syntax(path, text)
+    else:
+        _check_indentation(path, text)
+        _check_events(path, text)
+    root = _compose(path, text)
+    if root is None or (
+        isinstance(root, ScalarNode) and root.tag == _NULL and not root.value
+    ):
+        raise LoadError(
+            path,
+            1,
+            1,
+            "the file holds no document",
+            "start from examples/app-database.yaml",
+        )
+    if not isinstance(root, MappingNode):
+        line, col = _mark(root)
+        raise LoadError(
+            path,
+            line,
+            col,
+            f"the top level is {_node_kind(root)}, not a mapping of keys",
+            "start the file with `version: 1` followed by the other top-level "
+            "keys (customer, region, vpc, onPremises, vpn, exchanges)",
+        )
+    builder = _DocumentBuilder(path, warn_yaml11=not is_json)
+    data = builder.build(root, ())
+    return Document(
+        path=path,
+        data=data,
+        value_positions=builder.value_positions,
+        key_positions=builder.key_positions,
+        warnings=builder.warnings,
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with path.open("rb") as stream:
+            # One byte more than allowed tells "too large" without reading
+            # an arbitrarily large (or endless) file.
+            return stream.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise UnreadableFile(path, "no such file") from None
+    except IsADirectoryError:
+        raise UnreadableFile(path, "it is a directory") from None
+    except PermissionError:
+        raise UnreadableFile(path, "permission denied") from None
+    except OSError as error:
+        raise UnreadableFile(path, error.strerror or str(error)) from None
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start]
+        line = before.count(b"\n") + 1
+        col = error.start - (before.rfind(b"\n") + 1) + 1
+        raise LoadError(
+            path,
+            line,
+            col,
+            "the file is not valid UTF-8",
+            "save it as UTF-8 text",
+        ) from None
+
+
+def _only_comments(text: str) -> bool:
+    return all(
+        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
+    )
+
+
+def _check_json_syntax(path: Path, text: str) -> None:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LoadError(
+            path,
+            error.lineno,
+            error.colno,
+            f"invalid JSON: {error.msg}",
+            "check for a missing comma, quote or bracket, or a trailing comma, "
+            "just before this point",
+        ) from None
+
+
+def _check_indentation(path: Path, text: str) -> None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        content = line.lstrip(" \t")
+        indent = line[: len(line) - len(content)]
+        if "\t" in indent and content and not content.startswith("#"):
+            raise LoadError(
+                path,
+                number,
+                indent.index("\t") + 1,
+                "a tab is used for indentation",
+                "indent with spaces only; YAML does not allow tabs there",
+            )
+
+
+def _check_events(path: Path, text: str) -> None:
+    try:
+        for event in YAML(typ="rt").parse(text):
+            if isinstance(event, AliasEvent):
+                line, col = _mark(event)
+                raise LoadError(
+                    path,
+                    line,
+                    col,
+                    f"the alias *{event.anchor} repeats a value from elsewhere",
+                    "write the value out in full; aliases are refused so that "
+                    "every value can be read where it is used",
+                )
+            version = getattr(event, "version", None)
+            if isinstance(event, DocumentStartEvent) and version not in (None, (1, 2)):
+                line, col = _mark(event)
+                raise LoadError(
+                    path,
+                    line,
+                    col,
+                    "the file declares YAML {}.{}".format(*version),
+                    "remove the %YAML line; configurations are read as YAML 1.2",
+                )
+    except YAMLError as error:
+        raise _syntax_error(path, text, error) from None
+
+
+def _compose(path: Path, text: str) -> Node | None:
+    try:
+        return YAML(typ="rt").compose(text)
+    except YAMLError as error:
+        raise _syntax_error(path, text, error) from None
+
+
+def _syntax_error(path: Path, text: str, error: YAMLError) -> LoadError:
+    line, col = 1, 1
+    message = str(error).splitlines()[0] if str(error) else "the YAML is broken"
+    if isinstance(error, MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        if mark is not None:
+            line, col = mark.line + 1, mark.column + 1
+        message = error.problem or error.context or message
+    elif isinstance(getattr(error, "position", None), int):
+        # A ReaderError (a control character) knows only its offset.
+        before = text[: error.position]
+        line = before.count("\n") + 1
+        col = error.position - (before.rfind("\n") + 1) + 1
+    return LoadError(path, line, col, f"broken YAML: {message}", _syntax_hint(message))
+
+
+def _syntax_hint(message: str) -> str:
+    if "expected a single document" in message or "another document" in message:
+        return "keep one document per file: remove the second `---`"
+    if "mapping values are not allowed" in message:
+        return (
+            "a value that contains ': ' must be quoted, or the indentation of "
+            "this line is off"
+        )
+    if "unacceptable character" in message:
+        return "remove the control character; save the file as plain UTF-8 text"
+    if "'\\t'" in message:
+        return "indent with spaces only"
+    return (
+        "check the indentation and quoting at this point (values starting with "
+        "'{', '[', '*', '&', '!', '%' or '@' need quotes)"
+    )
+
+
+def _mark(item: Any) -> Position:
+    mark = item.start_mark
+    return mark.line + 1, mark.column + 1
+
+
+def _node_kind(node: Node | None) -> str:
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if isinstance(node, ScalarNode):
+        return "a single value"
+    return "nothing"
+
+
+class _DocumentBuilder:
+    """Turns composed YAML nodes into plain data, recording every position."""
+
+    def __init__(self, file: Path, warn_yaml11: bool) -> None:
+        self.file = file
+        self.warn_yaml11 = warn_yaml11
+        self.value_positions: dict[DocPath, Position] = {}
+        self.key_positions: dict[DocPath, Position] = {}
+        self.warnings: list[Problem] = []
+
+    def build(self, node: Node, path: DocPath) -> Any:
+        self.value_positions[path] = _mark(node)
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            self._check_tag(node, _SEQ, path)
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _mapping(self, node: MappingNode, path: DocPath) -> dict[str, Any]:
+        self._check_tag(node, _MAP, path)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node, path)
+            key_path = (*path, key)
+            if key in result:
+                first_line = self.key_positions[key_path][0]
+                line, col = _mark(key_node)
+                raise LoadError(
+                    self.file,
+                    line,
+                    col,
+                    f'the key "{key}" appears twice (first on line {first_line})',
+                    "keep one of them; a key may appear only once in a mapping",
+                    key_path,
+                )
+            self.key_positions[key_path] = _mark(key_node)
+            result[key] = self.build(value_node, key_path)
+            if isinstance(value_node, ScalarNode) and value_node.value == "":
+                # An empty value "starts" at the next token, often on a later
+                # line; its key is where the user looks for it.
+                self.value_positions[key_path] = self.key_positions[key_path]
+        return result
+
+    def _key(self, node: Node, parent: DocPath) -> str:
+        line, col = _mark(node)
+        if isinstance(node, ScalarNode) and node.tag == _MERGE:
+            raise LoadError(
+                self.file,
+                line,
+                col,
+                "merge keys (<<) are not supported",
+                "write the merged keys out in full",
+                parent,
+            )
+        if not isinstance(node, ScalarNode) or node.tag != _STR:
+            shown = node.value if isinstance(node, ScalarNode) else "a collection"
+            raise LoadError(
+                self.file,
+                line,
+                col,
+                f"the key {shown} is not text",
+                "keys must be names; if this really is a key, put it in quotes",
+                parent,
+            )
+        return node.value
+
+    def _check_tag(self, node: Node, expected: str, path: DocPath) -> None:
+        if node.tag != expected:
+            line, col = _mark(node)
+            raise LoadError(
+                self.file,
+                line,
+                col,
+                f"the tag {node.tag} is not supported",
+                "remove the tag; plain YAML values are all that is needed",
+                path,
+            )
+
+    def _scalar(self, node: ScalarNode, path: DocPath) -> Any:
+        tag, text = node.tag, node.value
+        if node.style is None and self.warn_yaml11:
+            self._warn_yaml11(node, path)
+        if tag in (_STR, _TIMESTAMP):
+            # A date stays the text it was written as; no field takes dates.
+            return text
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return text.lower() == "true"
+        try:
+            if tag == _INT:
+                return _int(text)
+            if tag == _FLOAT:
+                return _float(text)
+        except ValueError:
+            # Only degenerate forms such as "+_" resolve as numbers here
+            # without having digits; they are text to anyone reading them.
+            return text
+        self._check_tag(node, _STR, path)
+        return text
+
+    def _warn_yaml11(self, node: ScalarNode, path: DocPath) -> None:
+        text = node.value
+        secret = bool(path) and path[-1] == "preSharedKey"
+        shown = "the value" if secret else text
+        quoted = "quote it" if secret else f'quote it ("{text}")'
+        if _YAML11_BOOL.match(text):
+            meaning = "true" if text.lower() in _YAML11_TRUE else "false"
+            message = (
+                f"{shown} is text in YAML 1.2 but the boolean {meaning} "
+                "in YAML 1.1, which many tools still read"
+            )
+            hint = f"{quoted} so that every tool reads the same text"
+        elif _LEADING_ZERO_INT.match(text) and text.strip("+-0_"):
+            digits = text.replace("_", "").lstrip("+-")
+            if secret:
+                new, old = "a number", "another number or text"
+            else:
+                new = f"the number {int(digits, 10)}"
+                old = "text"
+                if set(digits) <= set("01234567"):
+                    old = f"the octal number {int(digits, 8)}"
+            message = f"{shown} is {new} in YAML 1.2 but {old} in YAML 1.1"
+            hint = f"{quoted} if it is text, or drop the leading zero"
+        elif _SEXAGESIMAL.match(text):
+            message = f"{shown} is text in YAML 1.2 but a base-60 number in YAML 1.1"
+            hint = f"{quoted} so that every tool reads the same text"
+        else:
+            return
+        line, col = _mark(node)
+        self.warnings.append(
+            Problem(
+                path=path,
+                message=message,
+                hint=hint,
+                rule=YAML_1_1,
+                severity="warning",
+                line=line,
+                col=col,
+            )
+        )
+
+
+def _int(text: str) -> int:
+    digits = text.replace("_", "")
+    sign = -1 if digits.startswith("-") else 1
+    digits = digits.lstrip("+-")
+    for prefix, base in (("0b", 2), ("0o", 8), ("0x", 16)):
+        if digits.lower().startswith(prefix):
+            return sign * int(digits[2:], base)
+    return sign * int(digits, 10)
+
+
+def _float(text: str) -> float:
+    lowered = text.lower()
+    if lowered.lstrip("+-") == ".inf":
+        return -math.inf if lowered.startswith("-") else math.inf
+    if lowered == ".nan":
+        return math.nan
+    return float(text.replace("_", ""))

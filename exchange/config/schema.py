@@ -1,0 +1,379 @@
+"""Check a loaded document against the JSON Schema in `schemas/`.
+
+The schemas are read from local files into a `referencing` registry; a
+reference to anything outside it fails instead of reaching the network.
+Each jsonschema error becomes a `Problem` that says, in words, what was
+seen and how to write it instead. Messages take a field's `title` and
+`x-hint` from the schema, and never echo a value marked `x-secret` (or a
+value at a `preSharedKey`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match, relevance
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from exchange.config.loader import Document
+from exchange.config.model import DocPath
+from exchange.config.problems import SCHEMA, Problem, render_path
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+EXCHANGE_SCHEMA_ID = "https://schemas.exchange-proof.dev/exchange.schema.json"
+
+_TYPE_WORDS = {
+    "object": "a mapping of keys",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
+
+
+@functools.cache
+def schema_registry() -> Registry:
+    """Every schema in `schemas/`, by its `$id`."""
+    resources = []
+    for file in sorted(SCHEMA_DIR.glob("*.schema.json")):
+        contents = json.loads(file.read_text(encoding="utf-8"))
+        resource = Resource.from_contents(contents, default_specification=DRAFT202012)
+        resources.append((contents["$id"], resource))
+    return Registry().with_resources(resources).crawl()
+
+
+def exchange_schema() -> dict[str, Any]:
+    """The top-level schema of an exchange configuration."""
+    return schema_registry().contents(EXCHANGE_SCHEMA_ID)
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(exchange_schema(), registry=schema_registry())
+
+
+# Keywords whose problems are about the key or item they name, not the value
+# at the error's own location; those all stand.
+_ABOUT_CHILDREN = {"additionalProperties", "required", "uniqueItems"}
+
+
+def check_schema(document: Document) -> list[Problem]:
+    """Every schema problem of the document, each once."""
+    problems: dict[tuple[DocPath, str], Problem] = {}
+    for error in _one_per_value(_validator().iter_errors(document.data)):
+        for problem in _problems_for(error, document):
+            problems.setdefault((problem.path, problem.message), problem)
+    return list(problems.values())
+
+
+def _one_per_value(errors: Iterable[ValidationError]) -> list[ValidationError]:
+    """Keep the most relevant error about each value.
+
+    An empty slug breaks both minLength and pattern; saying one of them,
+    with the hint on how to write it, is clearer than saying both.
+    """
+    kept: list[ValidationError] = []
+    best_at: dict[tuple[Any, ...], ValidationError] = {}
+    for error in errors:
+        if error.validator in _ABOUT_CHILDREN:
+            kept.append(error)
+            continue
+        path = tuple(error.absolute_path)
+        current = best_at.get(path)
+        if current is None or relevance(error) > relevance(current):
+            best_at[path] = error
+    return kept + list(best_at.values())
+
+
+def _problems_for(error: ValidationError, document: Document) -> Iterator[Problem]:
+    path = tuple(error.absolute_path)
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        branch = _matching_branch(error)
+        if branch:
+            for sub_error in branch:
+                yield from _problems_for(sub_error, document)
+        else:
+            yield _no_matching_branch(error, path, document)
+        return
+    explain = _EXPLAINERS.get(str(error.validator), _explain_other)
+    for problem_path, message, hint, at_key in explain(error, path):
+        line, col = document.position(problem_path, key=at_key)
+        yield Problem(
+            path=problem_path,
+            message=message,
+            hint=hint,
+            rule=SCHEMA,
+            line=line,
+            col=col,
+        )
+
+
+# What an explainer yields: the problem's path, its message and hint, and
+# whether it points at the mapping key rather than the value.
+Explained = Iterator[tuple[DocPath, str, str, bool]]
+
+
+def _explain_additional_properties(error: ValidationError, path: DocPath) -> Explained:
+    allowed = sorted(_schema(error).get("properties", {}))
+    for key in error.instance:
+        if key in allowed:
+            continue
+        suggestion = _closest(key, allowed)
+        hint = f'did you mean "{suggestion}"? ' if suggestion else ""
+        hint += "allowed keys here: " + ", ".join(allowed)
+        yield (*path, key), f'unknown key "{key}"', hint, True
+
+
+def _explain_required(error: ValidationError, path: DocPath) -> Explained:
+    schema = _schema(error)
+    where = render_path(path) if path else "the top level"
+    for key in error.validator_value:
+        if key in error.instance:
+            continue
+        hint = schema.get("x-hint")
+        if not hint:
+            hint = f"add `{key}:` under {where}"
+            about = _first_sentence(schema.get("properties", {}).get(key, {}))
+            if about:
+                hint += f" ({about})"
+        yield (*path, key), f'the required key "{key}" is missing', hint, False
+
+
+def _explain_type(error: ValidationError, path: DocPath) -> Explained:
+    expected = _type_words(error.validator_value)
+    seen = _describe(error.instance, _is_secret(error, path))
+    hint = _hint(error)
+    if not hint:
+        if "text" in expected and isinstance(error.instance, (int, float)):
+            hint = "put the value in quotes so that it stays text"
+        elif error.instance is None:
+            hint = "write the value after the colon, or its entries indented below"
+    yield path, f"expected {expected}, got {seen}", hint, False
+
+
+def _explain_enum(error: ValidationError, path: DocPath) -> Explained:
+    allowed = [str(value) for value in error.validator_value]
+    shown = _show(error.instance, _is_secret(error, path))
+    message = f"{shown} is not one of: {', '.join(allowed)}"
+    hints = []
+    if isinstance(error.instance, str):
+        suggestion = _closest(error.instance, allowed)
+        if suggestion:
+            hints.append(f'did you mean "{suggestion}"?')
+    if _hint(error):
+        hints.append(_hint(error))
+    hint = " ".join(hints) or f"use one of: {', '.join(allowed)}"
+    yield path, message, hint, False
+
+
+def _explain_const(error: ValidationError, path: DocPath) -> Explained:
+    expected = json.dumps(error.validator_value)
+    seen = _describe(error.instance, _is_secret(error, path))
+    hint = _hint(error) or f"write {expected}"
+    yield path, f"must be {expected}, got {seen}", hint, False
+
+
+def _explain_pattern(error: ValidationError, path: DocPath) -> Explained:
+    what = _schema(error).get("title", "value")
+    shown = _show(error.instance, _is_secret(error, path))
+    hint = _hint(error) or f"it must match {error.validator_value}"
+    yield path, f"{shown} is not a valid {what}", hint, False
+
+
+def _explain_length(error: ValidationError, path: DocPath) -> Explained:
+    length = len(error.instance)
+    shown = _show(error.instance, _is_secret(error, path))
+    if error.validator == "minLength":
+        if length == 0:
+            message = "is empty"
+        else:
+            message = f"{shown} is {length} characters long, shorter than "
+            message += f"{error.validator_value}"
+    else:
+        message = f"{shown} is {length} characters long, longer than "
+        message += f"{error.validator_value}"
+    yield path, message, _hint(error), False
+
+
+def _explain_bound(error: ValidationError, path: DocPath) -> Explained:
+    schema = _schema(error)
+    shown = _show(error.instance, _is_secret(error, path))
+    below = error.validator in ("minimum", "exclusiveMinimum")
+    side = "below the minimum" if below else "above the maximum"
+    message = f"{shown} is {side} of {error.validator_value}"
+    hint = _hint(error)
+    if not hint and "minimum" in schema and "maximum" in schema:
+        hint = f"use a value from {schema['minimum']} to {schema['maximum']}"
+    yield path, message, hint, False
+
+
+def _explain_items_count(error: ValidationError, path: DocPath) -> Explained:
+    schema = _schema(error)
+    count = len(error.instance)
+    low, high = schema.get("minItems"), schema.get("maxItems")
+    has = "is empty" if count == 0 else f"has {count} {_items(count)}"
+    if low is not None and low == high:
+        message = f"{has}; exactly {low} are needed"
+    elif error.validator == "minItems":
+        message = f"{has}; at least {low} {'is' if low == 1 else 'are'} needed"
+    else:
+        message = f"{has}; at most {high} are allowed"
+    yield path, message, _hint(error), False
+
+
+def _explain_unique_items(error: ValidationError, path: DocPath) -> Explained:
+    first_index: dict[str, int] = {}
+    secret = _is_secret(error, path)
+    for index, item in enumerate(error.instance):
+        fingerprint = json.dumps(item, sort_keys=True)
+        if fingerprint not in first_index:
+            first_index[fingerprint] = index
+            continue
+        first = first_index[fingerprint]
+        message = f"{_show(item, secret)} is listed twice (also at [{first}])"
+        yield (*path, index), message, "remove one of them", False
+
+
+def _explain_other(error: ValidationError, path: DocPath) -> Explained:
+    if _is_secret(error, path):
+        message = f"the value is not valid here ({error.validator})"
+    else:
+        message = error.message
+    yield path, message, _hint(error), False
+
+
+_EXPLAINERS = {
+    "additionalProperties": _explain_additional_properties,
+    "required": _explain_required,
+    "type": _explain_type,
+    "enum": _explain_enum,
+    "const": _explain_const,
+    "pattern": _explain_pattern,
+    "minLength": _explain_length,
+    "maxLength": _explain_length,
+    "minimum": _explain_bound,
+    "maximum": _explain_bound,
+    "exclusiveMinimum": _explain_bound,
+    "exclusiveMaximum": _explain_bound,
+    "minItems": _explain_items_count,
+    "maxItems": _explain_items_count,
+    "uniqueItems": _explain_unique_items,
+}
+
+
+def _matching_branch(error: ValidationError) -> list[ValidationError]:
+    """The errors of the alternative whose type fits the value.
+
+    For `preSharedKey: {env: lowercase}` that is the secret-reference branch,
+    so the user hears about the variable name rather than "not valid under
+    any of the given schemas". When several fit, the best match among
+    their errors; when none does, nothing (the caller names the types).
+    """
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub_error in error.context or ():
+        branches.setdefault(sub_error.relative_schema_path[0], []).append(sub_error)
+    fitting = [
+        errors
+        for errors in branches.values()
+        if not any(e.validator == "type" and not e.relative_path for e in errors)
+    ]
+    if len(fitting) > 1:
+        return [best_match(e for errors in fitting for e in errors)]
+    return fitting[0] if fitting else []
+
+
+def _no_matching_branch(
+    error: ValidationError, path: DocPath, document: Document
+) -> Problem:
+    expected: list[str] = []
+    for sub_error in error.context or ():
+        if sub_error.validator == "type" and not sub_error.relative_path:
+            words = _type_words(sub_error.validator_value)
+            if words not in expected:
+                expected.append(words)
+    seen = _describe(error.instance, _is_secret(error, path))
+    if expected:
+        message = f"expected {' or '.join(expected)}, got {seen}"
+    else:
+        message = f"{seen} does not fit any of the allowed forms"
+    line, col = document.position(path)
+    return Problem(
+        path=path,
+        message=message,
+        hint=_hint(error),
+        rule=SCHEMA,
+        line=line,
+        col=col,
+    )
+
+
+def _schema(error: ValidationError) -> dict[str, Any]:
+    return error.schema if isinstance(error.schema, dict) else {}
+
+
+def _hint(error: ValidationError) -> str:
+    return str(_schema(error).get("x-hint", ""))
+
+
+def _is_secret(error: ValidationError, path: DocPath) -> bool:
+    if path and path[-1] == "preSharedKey":
+        return True
+    return bool(_schema(error).get("x-secret"))
+
+
+def _show(value: Any, secret: bool) -> str:
+    """The value as the user wrote it, or a neutral stand-in for a secret."""
+    if secret:
+        return "the value"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return json.dumps(value)
+
+
+def _describe(value: Any, secret: bool) -> str:
+    """What kind of value this is, with the value itself unless it is secret."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean" if secret else f"the boolean {json.dumps(value)}"
+    if isinstance(value, (int, float)):
+        return "a number" if secret else f"the number {value}"
+    if isinstance(value, str):
+        return "text" if secret else f'the text "{value}"'
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping of keys"
+
+
+def _type_words(types: str | list[str]) -> str:
+    names = [types] if isinstance(types, str) else list(types)
+    return " or ".join(_TYPE_WORDS.get(name, name) for name in names)
+
+
+def _items(count: int) -> str:
+    return "item" if count == 1 else "items"
+
+
+def _closest(word: str, candidates: list[str]) -> str | None:
+    by_lower = {candidate.lower(): candidate for candidate in candidates}
+    matches = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
+    return by_lower[matches[0]] if matches else None
+
+
+def _first_sentence(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        return ""
+    description = str(schema.get("description", ""))
+    sentence = description.split(". ")[0].rstrip(".")
+    if sentence[1:2].islower():
+        sentence = sentence[:1].lower() + sentence[1:]
+    return sentence

@@ -1,0 +1,46 @@
+"""The simulator's AWS API server: completed moto on a free loopback port.
+
+Started by `SimulatedCloud.start()` as its own process; it writes the
+endpoint to the ready file once it answers, and runs until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+from moto.server import ThreadedMotoServer
+
+from simulator.aws import complete_moto
+
+
+def serve(ready_file: Path) -> None:
+    complete_moto()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    # Written last and atomically: its presence means the server answers.
+    tmp = ready_file.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps({"endpoint_url": f"http://{host}:{port}", "pid": os.getpid()})
+    )
+    tmp.replace(ready_file)
+    stopped.wait()
+    server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="the simulator's AWS API server")
+    parser.add_argument("--ready-file", type=Path, required=True)
+    serve(parser.parse_args().ready_file)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The Pulumi program, run under the simulator's mocks, declares what option 2 needs.
+
+Every assertion names the URN of the resource it is about.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+
+from infra import outputs as keys
+from tests.conftest import EXAMPLE, TUNNEL_KEYS
+
+pytestmark = pytest.mark.pulumi
+
+REGION = "eu-central-1"
+
+
+@pytest.fixture(scope="module")
+def stack(aws_endpoint):
+    from simulator.provisioning import CloudMocks
+    from simulator.pulumi_runner import run_program
+
+    patch = pytest.MonkeyPatch()
+    for name, value in TUNNEL_KEYS.items():
+        patch.setenv(name, value)
+    try:
+        mocks = CloudMocks(endpoint_url=aws_endpoint, region=REGION)
+        run = run_program(
+            mocks,
+            {"exchange:config": str(EXAMPLE), "exchange:deletionProtection": "false"},
+            stack_name="test-program",
+        )
+    finally:
+        patch.undo()
+    return run, mocks
+
+
+def _of_type(stack, type_token):
+    run, _ = stack
+    return {
+        urn: registration
+        for urn, registration in run.resources.items()
+        if urn.split("::")[-2].split("$")[-1] == type_token
+    }
+
+
+def _one(stack, type_token):
+    found = _of_type(stack, type_token)
+    assert len(found) == 1, f"expected one {type_token}, got {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def _inputs(stack, urn):
+    _, mocks = stack
+    name = urn.split("::")[-1]
+    type_token = urn.split("::")[-2].split("$")[-1]
+    (recorded,) = [
+        r for r in mocks.recorded if r.name == name and r.type_ == type_token
+    ]
+    return recorded.inputs
+
+
+def test_vpc_has_the_configured_cidr(stack):
+    urn, _ = _one(stack, "aws:ec2/vpc:Vpc")
+    assert _inputs(stack, urn)["cidrBlock"] == "10.42.0.0/16", urn
+
+
+def test_private_subnets_lie_in_two_zones_inside_the_vpc(stack):
+    subnets = _of_type(stack, "aws:ec2/subnet:Subnet")
+    assert len(subnets) == 2, sorted(subnets)
+    zones = set()
+    for urn in subnets:
+        inputs = _inputs(stack, urn)
+        assert IPv4Network(inputs["cidrBlock"]).subnet_of(
+            IPv4Network("10.42.0.0/16")
+        ), urn
+        assert inputs.get("mapPublicIpOnLaunch") is False, urn
+        zones.add(inputs["availabilityZone"])
+    assert len(zones) == 2, f"{sorted(subnets)} share a zone: {zones}"
+
+
+def test_both_private_subnets_use_the_private_route_table(stack):
+    table_urn, table = _one(stack, "aws:ec2/routeTable:RouteTable")
+    associations = _of_type(
+        stack, "aws:ec2/routeTableAssociation:RouteTableAssociation"
+    )
+    assert len(associations) == 2, sorted(associations)
+    for urn in associations:
+        assert _inputs(stack, urn)["routeTableId"] == table.id, f"{urn} -> {table_urn}"
+
+
+def test_vpn_gateway_is_attached_to_the_vpc(stack):
+    _, vpc = _one(stack, "aws:ec2/vpc:Vpc")
+    _, gateway = _one(stack, "aws:ec2/vpnGateway:VpnGateway")
+    urn, _ = _one(stack, "aws:ec2/vpnGatewayAttachment:VpnGatewayAttachment")
+    inputs = _inputs(stack, urn)
+    assert inputs["vpcId"] == vpc.id and inputs["vpnGatewayId"] == gateway.id, urn
+
+
+def test_customer_gateway_has_the_configured_public_ip(stack):
+    urn, _ = _one(stack, "aws:ec2/customerGateway:CustomerGateway")
+    assert _inputs(stack, urn)["ipAddress"] == "203.0.113.10", urn
+
+
+def test_vpn_connection_uses_static_routes_and_both_configured_tunnels(stack):
+    urn, _ = _one(stack, "aws:ec2/vpnConnection:VpnConnection")
+    inputs = _inputs(stack, urn)
+    assert inputs["staticRoutesOnly"] is True, urn
+    assert inputs["tunnel1InsideCidr"] == "169.254.21.0/30", urn
+    assert inputs["tunnel2InsideCidr"] == "169.254.21.4/30", urn
+    # The keys reach the resource as Pulumi secrets, so the recorded inputs
+    # hold only the marker.
+    assert inputs["tunnel1PresharedKey"] == "[secret]", urn
+    assert inputs["tunnel2PresharedKey"] == "[secret]", urn
+
+
+def test_the_simulated_aws_received_the_configured_keys(stack, aws_endpoint):
+    import boto3
+
+    urn, connection = _one(stack, "aws:ec2/vpnConnection:VpnConnection")
+    ec2 = boto3.client(
+        "ec2",
+        region_name=REGION,
+        endpoint_url=aws_endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    (described,) = ec2.describe_vpn_connections(VpnConnectionIds=[connection.id])[
+        "VpnConnections"
+    ]
+    keys_seen = [t["PreSharedKey"] for t in described["Options"]["TunnelOptions"]]
+    assert keys_seen == list(TUNNEL_KEYS.values()), urn
+
+
+def test_a_static_route_for_every_on_premises_network(stack):
+    routes = _of_type(stack, "aws:ec2/vpnConnectionRoute:VpnConnectionRoute")
+    destinations = sorted(_inputs(stack, urn)["destinationCidrBlock"] for urn in routes)
+    assert destinations == ["192.168.10.0/24", "192.168.20.0/24"], sorted(routes)
+
+
+def test_the_vpn_gateway_propagates_into_the_private_route_table(stack):
+    _, table = _one(stack, "aws:ec2/routeTable:RouteTable")
+    _, gateway = _one(stack, "aws:ec2/vpnGateway:VpnGateway")
+    urn, _ = _one(
+        stack, "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation"
+    )
+    inputs = _inputs(stack, urn)
+    assert inputs == {"routeTableId": table.id, "vpnGatewayId": gateway.id}, urn
+
+
+def test_security_group_admits_the_database_port_from_client_networks_only(stack):
+    rules = _of_type(stack, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    assert len(rules) == 1, sorted(rules)
+    (urn,) = rules
+    inputs = _inputs(stack, urn)
+    assert inputs["cidrIpv4"] == "192.168.10.0/24", urn
+    assert (inputs["ipProtocol"], inputs["fromPort"], inputs["toPort"]) == (
+        "tcp",
+        3306,
+        3306,
+    ), urn
+    sg_urn, _ = _one(stack, "aws:ec2/securityGroup:SecurityGroup")
+    assert not _inputs(stack, sg_urn).get("ingress"), f"{sg_urn} has inline rules"
+
+
+def test_database_is_private_encrypted_and_in_a_two_zone_subnet_group(stack):
+    group_urn, group = _one(stack, "aws:rds/subnetGroup:SubnetGroup")
+    assert len(_inputs(stack, group_urn)["subnetIds"]) == 2, group_urn
+    urn, _ = _one(stack, "aws:rds/instance:Instance")
+    inputs = _inputs(stack, urn)
+    assert inputs["engine"] == "mysql", urn
+    assert inputs["publiclyAccessible"] is False, urn
+    assert inputs["storageEncrypted"] is True, urn
+    assert inputs["manageMasterUserPassword"] is True, urn
+    assert "password" not in inputs, f"{urn} must not carry a literal password"
+    assert inputs["dbSubnetGroupName"] == group.id, urn
+    assert inputs["dbName"] == "orders" and inputs["port"] == 3306, urn
+
+
+def test_outputs_name_every_resource_the_checks_read(stack):
+    run, _ = stack
+    outputs = run.plain_outputs()
+    for key in (
+        keys.VPC_ID,
+        keys.PRIVATE_ROUTE_TABLE_ID,
+        keys.VPN_GATEWAY_ID,
+        keys.CUSTOMER_GATEWAY_ID,
+        keys.VPN_CONNECTION_ID,
+    ):
+        assert outputs.get(key), f"stack output {key} is empty"
+    database = outputs[keys.DATABASES]["orders"]
+    assert database[keys.DB_ADDRESS].endswith(".rds.amazonaws.com")
+    assert database[keys.DB_MASTER_SECRET_ARN].startswith("arn:aws:secretsmanager:")
+    assert len(outputs[keys.TUNNEL_OUTSIDE_IPS]) == 2
+
+
+def test_no_output_carries_a_pre_shared_key(stack):
+    run, _ = stack
+    text = repr(run.plain_outputs())
+    for key in TUNNEL_KEYS.values():
+        assert key not in text
+
+
+def test_an_invalid_configuration_stops_the_program_with_the_validator_message(
+    aws_endpoint, tmp_path: Path, tunnel_keys
+):
+    import pulumi
+
+    from simulator.provisioning import CloudMocks
+    from simulator.pulumi_runner import run_program
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(EXAMPLE.read_text().replace("10.42.0.0/16", "10.42.0.0/12"))
+    mocks = CloudMocks(endpoint_url=aws_endpoint, region=REGION)
+    with pytest.raises(pulumi.RunError, match="VPC-01"):
+        run_program(mocks, {"exchange:config": str(broken)}, stack_name="test-invalid")
+    assert mocks.recorded == [], "nothing may be created from an invalid file"
