@@ -41,6 +41,8 @@ class Target:
     vantage_points: dict[str, VantagePoint]
     aws_endpoint_url: str | None
     session: boto3.session.Session
+    # CA bundle for TLS probes from `here` (on AWS: the RDS CA bundle).
+    here_ca_bundle: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,9 +62,11 @@ class Target:
         return cls(config, outputs, vantage_points, aws_endpoint_url, session)
 
     @classmethod
-    def real(cls, config: ExchangeConfig, outputs: dict[str, Any]) -> Target:
+    def real(
+        cls, config: ExchangeConfig, outputs: dict[str, Any], ca_bundle: str | None
+    ) -> Target:
         session = boto3.session.Session(region_name=config.region)
-        return cls(config, outputs, {}, None, session)
+        return cls(config, outputs, {}, None, session, here_ca_bundle=ca_bundle)
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -113,5 +117,7 @@ class Target:
         return mapped_host, int(mapped_port), point.description
 
     def ca_bundle(self, vantage: str) -> str | None:
+        if vantage == HERE:
+            return self.here_ca_bundle
         point = self.vantage_points.get(vantage)
         return point.ca_bundle if point else None

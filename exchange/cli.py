@@ -48,9 +48,14 @@ class UsageError(Exception):
 def _print_validation(validation: Validation, file: str, out: TextIO) -> None:
     for problem in validation.problems:
         out.write(problem.format(file) + "\n")
-    errors, warnings = len(validation.errors), len(validation.warnings)
     verdict = "valid" if validation.ok else "invalid"
-    out.write(f"{file}: {verdict} ({errors} errors, {warnings} warnings)\n")
+    counts = f"{_count(validation.errors, 'error')}, "
+    counts += _count(validation.warnings, "warning")
+    out.write(f"{file}: {verdict} ({counts})\n")
+
+
+def _count(items: list[Any], noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
 
 
 def _validated(file: str, out: TextIO) -> Validation:
@@ -81,12 +86,14 @@ def _write_outputs(outputs: dict[str, Any], out: TextIO, indent: int = 2) -> Non
             out.write(f"{' ' * indent}{key}: {value}\n")
 
 
-def _provision(file: str, out: TextIO) -> int:
+def _provision(
+    file: str, out: TextIO, validation: Validation | None = None, notes: bool = True
+) -> int:
     from exchange.config.model import SecretUnavailable
     from simulator.cloud import SimulatedCloud, SimulatorError
     from simulator.provisioning import ProvisioningError
 
-    validation = _validated(file, out)
+    validation = validation or _validated(file, out)
     if not validation.ok:
         out.write("nothing provisioned: fix the errors above first\n")
         return FAILED
@@ -113,9 +120,9 @@ def _provision(file: str, out: TextIO) -> int:
         f"in {elapsed:.1f} s\noutputs (secrets masked):\n"
     )
     _write_outputs(run.masked_outputs(), out)
-    environment = cloud.environment()
-    for limitation in environment.limitations:
-        out.write(f"note: {limitation}\n")
+    if notes:
+        for limitation in cloud.environment().limitations:
+            out.write(f"note: {limitation}\n")
     return OK
 
 
@@ -133,6 +140,7 @@ def _check(
     vantage: str,
     stack_outputs: str | None,
     allow_warnings: bool,
+    ca_bundle: str | None = None,
 ) -> int:
     from checks.plan import plan_checks
     from checks.report import exit_code, print_results
@@ -147,8 +155,14 @@ def _check(
         return FAILED
     config = validation.config
     if stack_outputs:
-        target = Target.real(config, _read_outputs(stack_outputs))
-        vantage = HERE if vantage == "auto" else vantage
+        if vantage not in ("auto", HERE):
+            raise UsageError(
+                f"--from {vantage} names a simulator vantage point; a real stack is "
+                "probed from this machine (--from here), so run the check on a host "
+                "that has the path, such as a client in the on-premises network"
+            )
+        target = Target.real(config, _read_outputs(stack_outputs), ca_bundle)
+        vantage = HERE
     else:
         environment_file = simulator_home() / "environment.json"
         if not environment_file.exists():
@@ -209,6 +223,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         vantage=args.vantage,
         stack_outputs=args.stack_outputs,
         allow_warnings=args.allow_warnings,
+        ca_bundle=args.ca_bundle,
     )
 
 
@@ -282,10 +297,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         _demo_keys(out)
         out.write(f"\n== 1/3 validate {file}\n")
-        if not _validated(file, out).ok:
+        validation = _validated(file, out)
+        if not validation.ok:
             return FAILED
         out.write(f"\n== 2/3 provision {file} on the simulator\n")
-        code = _provision(file, out)
+        code = _provision(file, out, validation, notes=False)
         if code != OK:
             return code
         out.write(f"\n== 3/3 check {file} from the customer's side\n")
@@ -340,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--stack-outputs",
         metavar="JSON",
         help="check a real stack: its outputs from `pulumi stack output --json`",
+    )
+    check.add_argument(
+        "--ca-bundle",
+        metavar="PEM",
+        help="CA certificates for TLS to a real database (the RDS CA bundle)",
     )
     check.add_argument(
         "--allow-warnings", action="store_true", help="exit 0 when checks only warn"
