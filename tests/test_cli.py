@@ -1,0 +1,118 @@
+"""The `exchange` command's exit-code contract and its messages for bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import EXAMPLE, ROOT, TUNNEL_KEYS, environ_with
+
+INVALID = ROOT / "examples" / "invalid"
+
+
+def exchange(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exchange.cli", *args],
+        capture_output=True,
+        text=True,
+        env=environ_with(**env),
+        timeout=120,
+    )
+
+
+def test_validate_exits_0_on_the_valid_example():
+    result = exchange("validate", str(EXAMPLE), **TUNNEL_KEYS)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines()[-1].endswith("valid (0 errors, 1 warning)")
+
+
+def test_validate_exits_1_and_prints_file_line_column_and_rule_id():
+    broken = INVALID / "vpn-09-reserved-inside-cidr.yaml"
+    result = exchange("validate", str(broken), **TUNNEL_KEYS)
+    assert result.returncode == 1
+    errors = [line for line in result.stdout.splitlines() if "(VPN-09)" in line]
+    assert errors, result.stdout
+    location, _, rest = errors[0].partition(": ")
+    file, line, column = location.rsplit(":", 2)
+    assert file == str(broken) and line.isdigit() and column.isdigit()
+    assert rest.startswith("vpn.tunnels[")
+
+
+def test_validate_reports_every_problem_of_a_file_at_once(tmp_path: Path):
+    text = EXAMPLE.read_text()
+    text = text.replace("10.42.0.0/16", "10.42.0.0/12")  # VPC-01
+    text = text.replace("169.254.21.4/30", "169.254.169.252/30")  # VPN-09
+    text = text.replace(
+        "customerGatewayIp: 203.0.113.10", "customerGatewayIp: 10.9.9.9"
+    )
+    config = tmp_path / "many.yaml"
+    config.write_text(text)
+    result = exchange("validate", str(config), **TUNNEL_KEYS)
+    assert result.returncode == 1
+    for rule in ("(VPC-01)", "(VPN-09)", "(CGW-01)"):
+        assert rule in result.stdout, f"{rule} missing from:\n{result.stdout}"
+
+
+def test_validate_exits_2_on_a_missing_file_without_a_traceback(tmp_path: Path):
+    result = exchange("validate", str(tmp_path / "absent.yaml"))
+    assert result.returncode == 2
+    assert "absent.yaml" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_validate_exits_1_on_broken_yaml_naming_the_line(tmp_path: Path):
+    config = tmp_path / "broken.yaml"
+    config.write_text("version: 1\ncustomer: [unclosed\n")
+    result = exchange("validate", str(config))
+    assert result.returncode == 1
+    assert f"{config}:" in result.stdout and "(YAML)" in result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_usage_mistake_exits_2():
+    assert exchange("validate").returncode == 2
+    assert exchange("frobnicate").returncode == 2
+
+
+def test_validate_does_not_load_pulumi_or_boto3():
+    probe = (
+        "import sys; from exchange.cli import main; main(['validate', sys.argv[1]]);"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pulumi', 'pulumi_aws', 'boto3', 'botocore', 'moto')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        env=environ_with(**TUNNEL_KEYS),
+        timeout=60,
+    )
+    assert result.stdout.strip().endswith("[]"), result.stdout
+
+
+def test_check_of_a_real_stack_refuses_a_simulator_vantage_point(tmp_path: Path):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text("{}")
+    result = exchange(
+        "check",
+        str(EXAMPLE),
+        "--stack-outputs",
+        str(outputs),
+        "--from",
+        "onprem",
+        **TUNNEL_KEYS,
+    )
+    assert result.returncode == 2
+    assert "--from here" in result.stderr
+
+
+def test_check_names_the_line_of_unreadable_stack_outputs(tmp_path: Path):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text('{"vpcId": ')
+    result = exchange(
+        "check", str(EXAMPLE), "--stack-outputs", str(outputs), **TUNNEL_KEYS
+    )
+    assert result.returncode == 2
+    assert f"{outputs}:1:" in result.stderr
+    assert "Traceback" not in result.stderr
