@@ -89,7 +89,8 @@ def _write_outputs(outputs: dict[str, Any], out: TextIO, indent: int = 2) -> Non
 def _provision(
     file: str, out: TextIO, validation: Validation | None = None, notes: bool = True
 ) -> int:
-    from exchange.config.model import SecretUnavailable
+    import pulumi
+
     from simulator.cloud import SimulatedCloud, SimulatorError
     from simulator.provisioning import ProvisioningError
 
@@ -97,12 +98,21 @@ def _provision(
     if not validation.ok:
         out.write("nothing provisioned: fix the errors above first\n")
         return FAILED
+    unset = [ref for ref in validation.config.secret_refs() if not ref.is_set()]
+    if unset:
+        names = ", ".join(ref.env for ref in unset)
+        raise UsageError(
+            f"nothing provisioned: {names} not set; export the pre-shared keys "
+            "from your secret store first"
+        )
     cloud = SimulatedCloud()
     started = time.perf_counter()
     try:
         run = cloud.provision(validation.config, config_path=Path(file))
-    except SecretUnavailable as missing:
-        raise UsageError(str(missing)) from None
+    except pulumi.RunError as stopped:
+        # The program refused to run (it validates the file once more).
+        out.write(f"the Pulumi program stopped: {stopped}\n")
+        return FAILED
     except ProvisioningError as refused:
         out.write(f"provisioning refused by the simulated AWS: {refused}\n")
         return FAILED

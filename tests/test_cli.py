@@ -116,3 +116,20 @@ def test_check_names_the_line_of_unreadable_stack_outputs(tmp_path: Path):
     assert result.returncode == 2
     assert f"{outputs}:1:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_up_without_the_pre_shared_keys_exits_2_and_provisions_nothing(tmp_path: Path):
+    home = tmp_path / "sim"
+    env = {k: v for k, v in environ_with(EXCHANGE_SIM_HOME=str(home)).items()}
+    for name in TUNNEL_KEYS:
+        env.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, "-m", "exchange.cli", "up", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "NORDWIND_TUNNEL1_PSK, NORDWIND_TUNNEL2_PSK not set" in result.stderr
+    assert not home.exists(), "no simulator may be started for a refused run"

@@ -218,3 +218,27 @@ def test_an_invalid_configuration_stops_the_program_with_the_validator_message(
     with pytest.raises(pulumi.RunError, match="VPC-01"):
         run_program(mocks, {"exchange:config": str(broken)}, stack_name="test-invalid")
     assert mocks.recorded == [], "nothing may be created from an invalid file"
+
+
+def test_a_one_zone_db_subnet_group_is_refused_as_aws_refuses_it(
+    aws_endpoint, tmp_path: Path
+):
+    from simulator.provisioning import CloudMocks, ProvisioningError
+    from simulator.pulumi_runner import run_program
+
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "import pulumi_aws as aws\n"
+        "vpc = aws.ec2.Vpc('one-zone', cidr_block='10.9.0.0/16')\n"
+        "subnets = [\n"
+        "    aws.ec2.Subnet(f'one-zone-{n}', vpc_id=vpc.id,\n"
+        "                   cidr_block=f'10.9.{n}.0/24',\n"
+        "                   availability_zone='eu-central-1a')\n"
+        "    for n in (1, 2)\n"
+        "]\n"
+        "aws.rds.SubnetGroup('one-zone', name='one-zone',\n"
+        "                    subnet_ids=[s.id for s in subnets])\n"
+    )
+    mocks = CloudMocks(endpoint_url=aws_endpoint, region=REGION)
+    with pytest.raises(ProvisioningError, match="DBSubnetGroupDoesNotCoverEnoughAZs"):
+        run_program(mocks, {}, stack_name="test-one-zone", program=program)
