@@ -79,10 +79,10 @@ def main() -> None:
             for home in current:
                 exchange("sim", "stop", home=home)
 
-    # The largest resident set of any finished child: one `exchange` command
-    # or one simulator process (moto's server, a MariaDB).
+    # The largest resident set of one `exchange` command. The simulator's
+    # servers are detached from it, so they are not counted here.
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"{'peak memory of one child process':<44} {peak_kib / 1024:8.1f} MiB")
+    print(f"{'peak memory of one exchange command':<44} {peak_kib / 1024:8.1f} MiB")
 
 
 if __name__ == "__main__":
