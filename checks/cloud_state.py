@@ -54,7 +54,24 @@ def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
             f"{customer_gateway['IpAddress']}, the configuration says {expected_ip}",
             "provision the stack again from the current configuration",
         )
-    tunnels = connection.get("Options", {}).get("TunnelOptions", [])
+    options = connection.get("Options", {})
+    tunnels = options.get("TunnelOptions", [])
+    configured = [str(t.inside_cidr) for t in target.config.vpn.tunnels]
+    described_cidrs = [t.get("TunnelInsideCidr") for t in tunnels]
+    if described_cidrs != configured:
+        return failed(
+            f"{connection_id} has tunnel inside CIDRs {described_cidrs}, the "
+            f"configuration says {configured}",
+            "tunnel options change only by provisioning again (or "
+            "ModifyVpnTunnelOptions); the customer's device must match them",
+        )
+    static = target.config.on_premises.routing == "static"
+    if bool(options.get("StaticRoutesOnly")) != static:
+        return failed(
+            f"{connection_id} has StaticRoutesOnly={options.get('StaticRoutesOnly')}, "
+            f"the configuration routes {target.config.on_premises.routing}",
+            "a device without BGP needs StaticRoutesOnly (VPN-38); provision again",
+        )
     telemetry = {
         t["OutsideIpAddress"]: t["Status"] for t in connection.get("VgwTelemetry", [])
     }
@@ -90,21 +107,28 @@ def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
         for r in connection.get("Routes", [])
         if r.get("State") == "available"
     }
-    missing = []
+    missing, hints = [], []
     for network in target.config.on_premises.networks:
         cidr = str(network)
         if cidr in table_routes:
             continue
         if static and cidr not in vpn_routes:
             missing.append(f"{cidr} (no static route on {connection_id})")
+            hints.append(
+                f"add the static route {cidr} to {connection_id} "
+                "(CreateVpnConnectionRoute), or provision again"
+            )
         elif gateway_id not in propagating:
-            missing.append(f"{cidr} (not propagated into {table_id}, no static route)")
+            missing.append(
+                f"{cidr} ({table_id} neither propagates from {gateway_id} "
+                "nor has a route to it)"
+            )
+            hints.append(
+                f"enable route propagation from {gateway_id} in {table_id} (VGW-09)"
+            )
     if missing:
         return failed(
-            "no route to " + "; ".join(missing),
-            "add the network to onPremises.networks and provision again; "
-            f"the route table {table_id} needs route propagation from {gateway_id} "
-            "(VGW-09)",
+            "no route to " + "; ".join(missing), "; ".join(dict.fromkeys(hints))
         )
     up = [t for t in connection.get("VgwTelemetry", []) if t["Status"] == "UP"]
     networks = ", ".join(str(n) for n in target.config.on_premises.networks)
@@ -121,13 +145,20 @@ def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
 
 def db_security_group(target: Target, planned: PlannedCheck) -> Outcome:
     exchange, database = target.database(planned.exchange)
-    group_id = database[keys.DB_SECURITY_GROUP_ID]
-    ec2 = target.client("ec2")
-    (group,) = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    (instance,) = target.client("rds").describe_db_instances(
+        DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
+    )["DBInstances"]
+    # What reaches the instance is the union of all its groups, not only the
+    # one the stack made for it.
+    group_ids = sorted(g["VpcSecurityGroupId"] for g in instance["VpcSecurityGroups"])
+    groups = target.client("ec2").describe_security_groups(GroupIds=group_ids)[
+        "SecurityGroups"
+    ]
     port = exchange.port
     admitted: set[str] = set()
     others: list[str] = []
-    for permission in group.get("IpPermissions", []):
+    permissions = [p for group in groups for p in group.get("IpPermissions", [])]
+    for permission in permissions:
         if not _covers(permission, port):
             continue
         admitted.update(r["CidrIp"] for r in permission.get("IpRanges", []))
@@ -145,12 +176,15 @@ def db_security_group(target: Target, planned: PlannedCheck) -> Outcome:
     if problems:
         world = "0.0.0.0/0" in admitted
         return failed(
-            f"{group_id} on TCP {port} " + " and ".join(problems),
-            "the group must admit exactly exchanges[].clientNetworks on the database "
-            "port; provision again from the configuration"
+            f"{', '.join(group_ids)} on TCP {port} " + " and ".join(problems),
+            "the instance's groups must admit exactly exchanges[].clientNetworks on "
+            "the database port; remove other groups and rules, or provision again"
             + ("; never 0.0.0.0/0 for a database" if world else ""),
         )
-    return passed(f"{group_id} admits TCP {port} from {', '.join(sorted(wanted))} only")
+    groups_text = " + ".join(group_ids)
+    return passed(
+        f"{groups_text} admit TCP {port} from {', '.join(sorted(wanted))} only"
+    )
 
 
 def _covers(permission: dict, port: int) -> bool:

@@ -15,6 +15,7 @@ import secrets
 import socket
 import ssl
 import time
+from dataclasses import dataclass
 
 import pymysql
 
@@ -41,8 +42,15 @@ CREATE TABLE IF NOT EXISTS `{PROBE_TABLE}` (
 """
 
 
-def mysql_round_trip(target: Target, planned: PlannedCheck) -> Outcome:
-    exchange, database = target.database(planned.exchange)
+@dataclass
+class _Endpoint:
+    where: str  # what the report names: the cloud's address and the path taken
+    host: str
+    port: int
+
+
+def _endpoint(target: Target, planned: PlannedCheck) -> _Endpoint | Outcome:
+    _, database = target.database(planned.exchange)
     address, port = database[keys.DB_ADDRESS], int(database[keys.DB_PORT])
     try:
         host, connect_port, via = target.endpoint(planned.vantage, address, port)
@@ -52,39 +60,99 @@ def mysql_round_trip(target: Target, planned: PlannedCheck) -> Outcome:
         )
     except NoStandIn as reason:
         return skipped(f"{address}:{port}: {reason}")
+    return _Endpoint(f"{address}:{port} via {via}", host, connect_port)
+
+
+def _connect(
+    target: Target,
+    planned: PlannedCheck,
+    endpoint: _Endpoint,
+    *,
+    tls: bool,
+    plaintext: bool = False,
+) -> pymysql.connections.Connection:
+    """Connect as the master user; `tls` verifies the server, `plaintext` forbids TLS.
+
+    Without either, PyMySQL still upgrades to TLS when the server offers it,
+    without verifying the certificate.
+    """
+    _, database = target.database(planned.exchange)
     username, password = _master_credentials(target, database)
-    tls = _tls_context(target, planned.vantage) if exchange.tls_required else None
     timeout = max(1, int(planned.timeout_s / 3))
+    log.debug(
+        "%s: connecting to %s as %s (tls=%s, plaintext=%s, timeout %d s)",
+        planned.id,
+        endpoint.where,
+        username,
+        tls,
+        plaintext,
+        timeout,
+    )
+    return pymysql.connect(
+        host=endpoint.host,
+        port=endpoint.port,
+        user=username,
+        password=password,
+        database=database[keys.DB_SCHEMA],
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        write_timeout=timeout,
+        ssl=_tls_context(target, planned.vantage) if tls else None,
+        ssl_disabled=plaintext,
+        charset="utf8mb4",
+        autocommit=False,
+    )
+
+
+def mysql_round_trip(target: Target, planned: PlannedCheck) -> Outcome:
+    exchange, _ = target.database(planned.exchange)
+    endpoint = _endpoint(target, planned)
+    if isinstance(endpoint, Outcome):
+        return endpoint
     started = time.perf_counter()
     try:
-        connection = pymysql.connect(
-            host=host,
-            port=connect_port,
-            user=username,
-            password=password,
-            database=database[keys.DB_SCHEMA],
-            connect_timeout=timeout,
-            read_timeout=timeout,
-            write_timeout=timeout,
-            ssl=tls,
-            charset="utf8mb4",
-            autocommit=False,
-        )
+        connection = _connect(target, planned, endpoint, tls=exchange.tls_required)
     except pymysql.err.OperationalError as error:
-        return _connect_failure(error, address, port, via, exchange.tls_required)
+        return _connect_failure(error, endpoint.where)
     connect_ms = (time.perf_counter() - started) * 1000
     try:
-        return _write_read_remove(connection, address, port, via, connect_ms)
+        return _write_read_remove(connection, endpoint.where, connect_ms)
     finally:
         connection.close()
 
 
+def mysql_plaintext_refused(target: Target, planned: PlannedCheck) -> Outcome:
+    """With `tls: required`, a connection without TLS must be turned away."""
+    endpoint = _endpoint(target, planned)
+    if isinstance(endpoint, Outcome):
+        return endpoint
+    try:
+        connection = _connect(target, planned, endpoint, tls=False, plaintext=True)
+    except pymysql.err.OperationalError as error:
+        code = error.args[0] if error.args else None
+        # MySQL says why (3159, "insecure transport"); MariaDB answers a plain
+        # "access denied" (1045). Either is a refusal only if the same
+        # credentials are accepted with TLS.
+        if code not in (1045, 3159):
+            return _connect_failure(error, endpoint.where)
+        try:
+            _connect(target, planned, endpoint, tls=True).close()
+        except pymysql.err.OperationalError as with_tls:
+            return _connect_failure(with_tls, endpoint.where)
+        return passed(
+            f"{endpoint.where}: refused without TLS (MySQL error {code}), "
+            "accepted with TLS and the same credentials"
+        )
+    connection.close()
+    return failed(
+        f"{endpoint.where}: the server accepted a connection without TLS",
+        "set require_secure_transport=1 in the instance's parameter group "
+        "(RDS-SSL, MY-08); the exchange says tls: required",
+    )
+
+
 def _write_read_remove(
-    connection: pymysql.connections.Connection,
-    address: str,
-    port: int,
-    via: str,
-    connect_ms: float,
+    connection: pymysql.connections.Connection, where: str, connect_ms: float
 ) -> Outcome:
     token = secrets.token_hex(16)
     payload = secrets.token_bytes(PAYLOAD_BYTES)
@@ -92,22 +160,25 @@ def _write_read_remove(
     with connection.cursor() as cursor:
         cursor.execute(_CREATE_TABLE)
         started = time.perf_counter()
-        cursor.execute(
-            f"INSERT INTO `{PROBE_TABLE}` (token, payload, note) VALUES (%s, %s, %s)",
-            (token, payload, PROBE_TEXT),
-        )
-        connection.commit()
-        cursor.execute(
-            f"SELECT payload, note FROM `{PROBE_TABLE}` WHERE token = %s", (token,)
-        )
-        rows = cursor.fetchall()
-        cursor.execute(f"DELETE FROM `{PROBE_TABLE}` WHERE token = %s", (token,))
-        connection.commit()
+        try:
+            cursor.execute(
+                f"INSERT INTO `{PROBE_TABLE}` (token, payload, note) "
+                "VALUES (%s, %s, %s)",
+                (token, payload, PROBE_TEXT),
+            )
+            connection.commit()
+            cursor.execute(
+                f"SELECT payload, note FROM `{PROBE_TABLE}` WHERE token = %s", (token,)
+            )
+            rows = cursor.fetchall()
+        finally:
+            # Remove what this probe wrote, whatever happened after the write.
+            cursor.execute(f"DELETE FROM `{PROBE_TABLE}` WHERE token = %s", (token,))
+            connection.commit()
         round_trip_ms = (time.perf_counter() - started) * 1000
         cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
         tls_row = cursor.fetchone()
     tls_version = tls_row[1] if tls_row and tls_row[1] else "no TLS"
-    where = f"{address}:{port} via {via}"
     if len(rows) != 1:
         return failed(
             f"{where}: wrote 1 row with token {token[:8]}…, read back {len(rows)}",
@@ -144,12 +215,9 @@ def _tls_context(target: Target, vantage: str) -> ssl.SSLContext:
     return context
 
 
-def _connect_failure(
-    error: pymysql.err.OperationalError, address: str, port: int, via: str, tls: bool
-) -> Outcome:
+def _connect_failure(error: pymysql.err.OperationalError, where: str) -> Outcome:
     code = error.args[0] if error.args else None
     message = str(error.args[1]) if len(error.args) > 1 else str(error)
-    where = f"{address}:{port} via {via}"
     log.debug("connect to %s failed: %s", where, message)
     if code == 1045:
         return failed(

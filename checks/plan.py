@@ -62,4 +62,14 @@ def plan_checks(config: ExchangeConfig, *, live_from: str) -> list[PlannedCheck]
                 timeout_s=15.0,
             ),
         ]
+        if exchange.tls_required:
+            planned.append(
+                PlannedCheck(
+                    f"{prefix}.tls-required",
+                    "mysql-plaintext-refused",
+                    f"{exchange.name}: a connection without TLS is refused",
+                    live_from,
+                    exchange.name,
+                )
+            )
     return planned

@@ -17,4 +17,5 @@ CHECKS_BY_KIND: dict[str, CheckFunction] = {
     "db-security-group": cloud_state.db_security_group,
     "db-private": cloud_state.db_private,
     "mysql-round-trip": mysql_round_trip.mysql_round_trip,
+    "mysql-plaintext-refused": mysql_round_trip.mysql_plaintext_refused,
 }

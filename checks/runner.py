@@ -1,76 +1,91 @@
-"""Run planned checks concurrently, each within its own timeout."""
+"""Run planned checks concurrently, each within its own timeout.
+
+Every check runs in a daemon thread of its own, started together; the runner
+waits for each until its deadline and then reports it as an error. A check
+that hangs past its deadline is abandoned: as a daemon thread it cannot keep
+the command from exiting, so one dead endpoint costs at most the longest
+timeout of the plan.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
+import threading
 import time
+from dataclasses import dataclass, field
 
+import pymysql
 from botocore.exceptions import BotoCoreError, ClientError
 
 from checks.plan import PlannedCheck
 from checks.registry import CHECKS_BY_KIND
 from checks.result import CheckResult, Outcome, Status
-from checks.target import Target
+from checks.target import MissingOutput, Target
 
 log = logging.getLogger("checks")
 
-MAX_WORKERS = 8
+
+@dataclass
+class _Run:
+    check: PlannedCheck
+    thread: threading.Thread = field(init=False)
+    outcome: Outcome | None = None
+    duration_s: float = 0.0
 
 
 def run_checks(target: Target, planned: list[PlannedCheck]) -> list[CheckResult]:
-    """Results in plan order; a check that hangs costs at most its timeout."""
-    pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=MAX_WORKERS, thread_name_prefix="check"
-    )
-    submitted = time.perf_counter()
-    futures = {p.id: pool.submit(_timed, target, p) for p in planned}
-    results = []
+    """Results in plan order."""
+    runs = []
     for check in planned:
-        # Every deadline counts from the moment all checks were submitted
-        # together, so a hung check costs at most its own timeout overall.
-        remaining = check.timeout_s - (time.perf_counter() - submitted)
-        try:
-            outcome, duration = futures[check.id].result(timeout=max(0.0, remaining))
-        except concurrent.futures.TimeoutError:
+        run = _Run(check)
+        run.thread = threading.Thread(
+            target=_execute, args=(target, run), daemon=True, name=f"check {check.id}"
+        )
+        runs.append(run)
+    started = time.monotonic()
+    for run in runs:
+        run.thread.start()
+    results = []
+    for run in runs:
+        run.thread.join(max(0.0, run.check.timeout_s - (time.monotonic() - started)))
+        outcome = run.outcome
+        duration = run.duration_s
+        if outcome is None:
             outcome = Outcome(
                 Status.ERROR,
-                f"no verdict within {check.timeout_s:.0f} s",
-                "the endpoint or the cloud API hangs; run again with -v for details",
+                f"no verdict within {run.check.timeout_s:.0f} s",
+                "the endpoint or the cloud API does not answer; run again with -v",
             )
-            duration = time.perf_counter() - submitted
+            duration = time.monotonic() - started
         results.append(
             CheckResult(
-                id=check.id,
-                title=check.title,
-                vantage=check.vantage,
+                id=run.check.id,
+                title=run.check.title,
+                vantage=run.check.vantage,
                 status=outcome.status,
                 evidence=outcome.evidence,
                 hint=outcome.hint,
                 duration_s=duration,
             )
         )
-        log.debug("%s: %s in %.3f s", check.id, outcome.status.value, duration)
-    # Do not wait for a hung check's thread: its socket timeouts end it.
-    pool.shutdown(wait=False, cancel_futures=True)
+        log.info("%s: %s in %.3f s", run.check.id, outcome.status.value, duration)
     return results
 
 
-def _timed(target: Target, check: PlannedCheck) -> tuple[Outcome, float]:
-    started = time.perf_counter()
-    outcome = _run_one(target, check)
-    return outcome, time.perf_counter() - started
+def _execute(target: Target, run: _Run) -> None:
+    started = time.monotonic()
+    outcome = _outcome(target, run.check)
+    run.duration_s = time.monotonic() - started
+    run.outcome = outcome
 
 
-def _run_one(target: Target, check: PlannedCheck) -> Outcome:
+def _outcome(target: Target, check: PlannedCheck) -> Outcome:
     function = CHECKS_BY_KIND[check.kind]
     try:
         return function(target, check)
-    except KeyError as missing:
+    except MissingOutput as missing:
         return Outcome(
-            Status.ERROR,
-            f"missing stack output: {missing.args[0]}",
-            "provision the stack (exchange up) before checking it",
+            Status.ERROR, str(missing), "provision the stack (exchange up) first"
         )
     except (ClientError, BotoCoreError) as error:
         return Outcome(
@@ -78,5 +93,19 @@ def _run_one(target: Target, check: PlannedCheck) -> Outcome:
             f"the cloud API refused: {error}",
             "check the credentials and region, or that the simulator is running",
         )
+    except pymysql.MySQLError as error:
+        return Outcome(
+            Status.FAIL,
+            f"the database answered with an error: {error}",
+            "the master user may lack privileges, or the server is misconfigured",
+        )
     except NotImplementedError as gap:
         return Outcome(Status.SKIP, str(gap))
+    except Exception as error:
+        # A check must never take the whole report down with it.
+        log.debug("check %s raised", check.id, exc_info=True)
+        return Outcome(
+            Status.ERROR,
+            f"the check itself failed: {type(error).__name__}: {error}",
+            "this is a bug in the check; run with -vv for the traceback",
+        )

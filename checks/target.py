@@ -7,6 +7,7 @@ credentials boto3 finds. The checks read nothing else.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +16,10 @@ import boto3
 from botocore.config import Config
 
 from exchange.config.model import AppDatabase, ExchangeConfig
-from exchange.environment import VantagePoint
+from exchange.environment import VantagePoint, simulator_session
 from infra import outputs as keys
+
+log = logging.getLogger("checks")
 
 HERE = "here"
 
@@ -28,6 +31,10 @@ _API_CONFIG = Config(
 
 class Unreachable(Exception):
     """An endpoint cannot be reached from a vantage point; the message says why."""
+
+
+class MissingOutput(Exception):
+    """The stack has no output the check needs (not provisioned, or older)."""
 
 
 class NoStandIn(Exception):
@@ -54,11 +61,7 @@ class Target:
         vantage_points: dict[str, VantagePoint],
         aws_endpoint_url: str,
     ) -> Target:
-        session = boto3.session.Session(
-            aws_access_key_id="simulator",
-            aws_secret_access_key="simulator",
-            region_name=config.region,
-        )
+        session = simulator_session(config.region)
         return cls(config, outputs, vantage_points, aws_endpoint_url, session)
 
     @classmethod
@@ -71,6 +74,9 @@ class Target:
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
+                log.debug(
+                    "%s API at %s", service, self.aws_endpoint_url or "AWS (default)"
+                )
                 self._clients[service] = self.session.client(
                     service, endpoint_url=self.aws_endpoint_url, config=_API_CONFIG
                 )
@@ -78,14 +84,14 @@ class Target:
 
     def output(self, key: str) -> Any:
         if key not in self.outputs:
-            raise KeyError(f"the stack has no output {key!r}; was it provisioned?")
+            raise MissingOutput(f"the stack has no output {key!r}")
         return self.outputs[key]
 
     def database(self, name: str) -> tuple[AppDatabase, dict[str, Any]]:
         exchange = next(e for e in self.config.app_databases() if e.name == name)
         databases = self.output(keys.DATABASES)
         if name not in databases:
-            raise KeyError(f"the stack has no database output for exchange {name!r}")
+            raise MissingOutput(f"the stack has no database output for {name!r}")
         return exchange, databases[name]
 
     def endpoint(self, vantage: str, host: str, port: int) -> tuple[str, int, str]:

@@ -7,6 +7,7 @@ Exit codes, for every subcommand:
   2  the command was used wrongly or cannot run here: a missing or
      unreadable file, no simulator to check against, a missing server binary
   3  an internal error (a bug): one line, and the traceback with --debug
+  130 interrupted (Ctrl-C)
 
 Only the configuration package is imported up front: validating a file must
 not pay for loading Pulumi or boto3.
@@ -30,7 +31,12 @@ from typing import Any, TextIO
 
 from exchange.config import UnreadableFile, Validation, validate_file
 
-OK, FAILED, USAGE, INTERNAL = 0, 1, 2, 3
+OK, FAILED, USAGE, INTERNAL, INTERRUPTED = 0, 1, 2, 3, 130
+
+# Libraries that log request and response bodies at DEBUG, which carry
+# pre-shared keys and the database password: never louder than WARNING,
+# whatever -v says.
+_QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "werkzeug", "moto", "pymysql")
 
 log = logging.getLogger("exchange")
 
@@ -158,7 +164,10 @@ def _check(
     from checks.target import HERE, Target
     from exchange.environment import Environment, simulator_home
 
-    validation = validate_file(Path(file))
+    try:
+        validation = validate_file(Path(file))
+    except UnreadableFile as unreadable:
+        raise UsageError(str(unreadable)) from None
     if not validation.ok:
         _print_validation(validation, file, out)
         out.write("nothing checked: fix the errors above first\n")
@@ -180,6 +189,14 @@ def _check(
                 "no simulator is running and no --stack-outputs were given: run "
                 f"`exchange up {file}` first, or against AWS pass "
                 "--stack-outputs FILE (from `pulumi stack output --json`)"
+            )
+        from simulator.cloud import SimulatedCloud
+
+        if not SimulatedCloud(environment_file.parent).is_running():
+            raise UsageError(
+                f"the simulator in {environment_file.parent} is no longer running "
+                "(it crashed or the machine restarted): run `exchange sim stop`, "
+                f"then `exchange up {file}`"
             )
         environment = Environment.load(environment_file)
         stack = environment.stacks.get(config.customer.slug)
@@ -244,16 +261,20 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from simulator.cloud import SimulatedCloud, SimulatorError
 
     cloud = SimulatedCloud()
-    if args.action == "start":
-        try:
-            environment = cloud.start()
-        except SimulatorError as error:
-            raise UsageError(str(error)) from None
+    try:
+        return _sim_action(cloud, args.action)
+    except SimulatorError as error:
+        raise UsageError(str(error)) from None
+
+
+def _sim_action(cloud: Any, action: str) -> int:
+    if action == "start":
+        environment = cloud.start()
         print(f"simulator running in {cloud.home}")
         print(f"AWS API at {environment.aws_endpoint_url}")
         for limitation in environment.limitations:
             print(f"note: {limitation}")
-    elif args.action == "stop":
+    elif action == "stop":
         stopped = cloud.stop()
         what = (
             ", ".join(f"{p.what} (pid {p.pid})" for p in stopped)
@@ -390,11 +411,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(name)s: %(levelname)s: %(message)s")
-    if args.verbose < 2:
-        # moto's server and botocore log every request at INFO.
-        for noisy in ("werkzeug", "botocore", "urllib3", "moto"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(name)s: %(levelname)s: %(message)s"
+    )
+    for ours in ("exchange", "simulator", "checks"):
+        logging.getLogger(ours).setLevel(level)
+    for library in _QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(logging.WARNING)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
@@ -403,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE
     except KeyboardInterrupt:
         print("exchange: interrupted", file=sys.stderr)
-        return FAILED
+        return INTERRUPTED
     except Exception as error:
         if args.debug:
             raise

@@ -18,7 +18,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import boto3
 
 ENVIRONMENT_FILE = "environment.json"
 
@@ -29,6 +32,21 @@ def simulator_home() -> Path:
     if configured:
         return Path(configured)
     return Path(os.environ.get("TMPDIR", "/tmp")) / f"exchange-sim-{os.getuid()}"
+
+
+def simulator_session(region: str) -> boto3.session.Session:
+    """A boto3 session for the simulated AWS, which takes any credentials.
+
+    Explicit dummy credentials, so that a real AWS profile on the machine is
+    never used, or sent, against the simulator.
+    """
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id="simulator",
+        aws_secret_access_key="simulator",
+        region_name=region,
+    )
 
 
 @dataclass
@@ -61,6 +79,8 @@ class Environment:
     # What the data plane cannot prove, said once to the user.
     limitations: list[str] = field(default_factory=list)
     stacks: dict[str, StackState] = field(default_factory=dict)
+    # Customers whose provisioning began and did not finish.
+    failed_stacks: list[str] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Environment:
@@ -82,6 +102,7 @@ class Environment:
             data_plane=raw.get("data_plane", "loopback"),
             limitations=list(raw.get("limitations", [])),
             stacks=stacks,
+            failed_stacks=list(raw.get("failed_stacks", [])),
         )
 
     def save(self, path: Path) -> None:

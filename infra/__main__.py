@@ -6,6 +6,8 @@ exports the outputs the checks read. The same program runs under the Pulumi
 CLI against AWS and in-process under the simulator's mocks.
 """
 
+from pathlib import Path
+
 import pulumi
 import pulumi_aws as aws
 
@@ -16,9 +18,14 @@ from infra.database import MASTER_USERNAME, AppDatabase, AppDatabaseArgs
 from infra.network import Network, NetworkArgs
 from infra.vpn import TunnelArgs, VpnLink, VpnLinkArgs
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 stack_config = pulumi.Config("exchange")
+# A relative path means the same file whichever folder the CLI runs from:
+# it is relative to the project (the folder of Pulumi.yaml).
+config_path = PROJECT_ROOT / stack_config.require("config")
 try:
-    config = load_config(stack_config.require("config"))
+    config = load_config(config_path)
     pre_shared_keys = [
         pulumi.Output.secret(tunnel.pre_shared_key.resolve().reveal())
         for tunnel in config.vpn.tunnels
@@ -74,10 +81,11 @@ vpn = VpnLink(
 
 databases = {}
 for exchange in config.app_databases():
+    identifier = config.database_identifier(exchange)
     database = AppDatabase(
-        f"{slug}-{exchange.name}",
+        identifier,
         AppDatabaseArgs(
-            identifier=f"{slug}-{exchange.name}",
+            identifier=identifier,
             vpc_id=network.vpc.id,
             subnet_ids=[subnet.id for subnet in network.private_subnets],
             engine_version=exchange.engine_version,
@@ -85,6 +93,7 @@ for exchange in config.app_databases():
             storage_gb=exchange.storage_gb,
             schema=exchange.schema,
             port=exchange.port,
+            tls_required=exchange.tls_required,
             client_networks=exchange.client_networks,
             deletion_protection=deletion_protection,
             tags={**tags, "exchange:exchange": exchange.name},

@@ -21,6 +21,7 @@ class AppDatabaseArgs:
     storage_gb: int
     schema: str
     port: int
+    tls_required: bool
     client_networks: tuple[IPv4Network, ...]
     deletion_protection: bool
     tags: dict[str, str]
@@ -57,6 +58,25 @@ class AppDatabase(pulumi.ComponentResource):
                 description=f"MySQL from on-premises {network}",
                 opts=child,
             )
+        # A parameter group of our own, so that TLS is enforced by the server
+        # (RDS-SSL, MY-08) and later changes need no new instance.
+        major_minor = ".".join(args.engine_version.split(".")[:2])
+        self.parameter_group = aws.rds.ParameterGroup(
+            f"{name}-params",
+            name=f"{args.identifier}-params",
+            family=f"mysql{major_minor}",
+            description=f"{args.identifier}: require_secure_transport "
+            + ("on" if args.tls_required else "off"),
+            parameters=[
+                aws.rds.ParameterGroupParameterArgs(
+                    name="require_secure_transport",
+                    value="1" if args.tls_required else "0",
+                    apply_method="immediate",
+                )
+            ],
+            tags=args.tags,
+            opts=child,
+        )
         self.subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets",
             name=f"{args.identifier}-subnets",
@@ -82,6 +102,7 @@ class AppDatabase(pulumi.ComponentResource):
             # never passes through the program or its state.
             manage_master_user_password=True,
             db_subnet_group_name=self.subnet_group.name,
+            parameter_group_name=self.parameter_group.name,
             vpc_security_group_ids=[self.security_group.id],
             backup_retention_period=7,
             deletion_protection=args.deletion_protection,

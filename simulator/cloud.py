@@ -1,10 +1,13 @@
 """The simulated cloud's lifecycle: start, provision a stack, stop.
 
-State lives in one folder (`exchange.environment.simulator_home()`):
-`processes.json` lists every process the simulator started, by pid and start
-time, so that `stop` ends exactly those and nothing else; `environment.json`
-is what the checks read. The data plane is built from the control plane's
-state (the describe calls), never from the configuration directly.
+State lives in one folder (`exchange.environment.simulator_home()`), marked
+as the simulator's by a marker file, and guarded by a lock for the commands
+that change it: `processes.json` lists every process the simulator started,
+by pid and start time, so that `stop` ends exactly those and nothing else;
+`environment.json` is what the checks read. The data plane is built from
+the control plane's state (the describe calls), never from the
+configuration directly: a setting the program failed to declare is missing
+from the simulated data plane too.
 
 This is the loopback subset: the AWS API, and a private MariaDB per RDS
 instance on 127.0.0.1. Tunnels, firewalls and routes in network namespaces
@@ -14,6 +17,7 @@ are not built yet, and the published environment says so.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -21,12 +25,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import trustme
 
 from exchange.config.model import ExchangeConfig
@@ -36,14 +41,22 @@ from exchange.environment import (
     StackState,
     VantagePoint,
     simulator_home,
+    simulator_session,
 )
 from infra import outputs as keys
 from simulator import mariadb
+
+if TYPE_CHECKING:
+    from simulator.pulumi_runner import StackRun
 
 log = logging.getLogger("simulator")
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
+MARKER = ".exchange-simulator"
+# Unix sockets go to a short folder of their own (a socket's path is limited
+# to 107 bytes); `sockets` in the home folder links to it.
+SOCKET_PREFIX = "exsim-"
 LOOPBACK_LIMITATIONS = [
     "no data plane yet: the simulator serves the AWS API and each database on "
     "loopback, so no packet crosses a VPN tunnel, a security group or a route; "
@@ -70,7 +83,7 @@ class TrackedProcess:
     def is_ours(self) -> bool:
         try:
             return _start_ticks(self.pid) == self.start_ticks
-        except OSError:
+        except (OSError, IndexError, ValueError):
             return False
 
 
@@ -101,14 +114,68 @@ class SimulatedCloud:
             TrackedProcess(**p) for p in json.loads(self._processes_file.read_text())
         ]
 
-    def _track(self, process: TrackedProcess) -> None:
-        tracked = [*self._processes(), process]
+    def _track(self, pid: int, what: str) -> None:
+        tracked = [*self._processes(), TrackedProcess.of(pid, what)]
         tmp = self._processes_file.with_suffix(".tmp")
         tmp.write_text(json.dumps([asdict(p) for p in tracked], indent=2))
         tmp.replace(self._processes_file)
 
     def environment(self) -> Environment:
         return Environment.load(self.environment_file)
+
+    @property
+    def socket_dir(self) -> Path:
+        """The short folder for this simulator's unix sockets, made on first use."""
+        link = self.home / "sockets"
+        if not link.is_symlink():
+            link.symlink_to(tempfile.mkdtemp(prefix=SOCKET_PREFIX))
+        # The short path itself: through the link it would be long again.
+        return link.readlink()
+
+    def _remove_socket_dir(self) -> None:
+        link = self.home / "sockets"
+        if not link.is_symlink():
+            return
+        target = link.readlink()
+        # Only a folder this user made for sockets: the link is in a folder
+        # that passed _check_home, but its target is followed with care.
+        if (
+            target.name.startswith(SOCKET_PREFIX)
+            and target.is_dir()
+            and not target.is_symlink()
+            and target.stat().st_uid == os.geteuid()
+        ):
+            shutil.rmtree(target, ignore_errors=True)
+
+    def _check_home(self) -> None:
+        """Refuse a folder that is not one this user's simulator made.
+
+        `stop` deletes the folder and ends the processes it lists, so a
+        folder anyone else could have prepared must never be trusted.
+        """
+        if not self.home.exists():
+            return
+        if self.home.is_symlink() or not (self.home / MARKER).is_file():
+            raise SimulatorError(
+                f"{self.home} exists but is not a simulator's folder; point "
+                "EXCHANGE_SIM_HOME at a new or simulator-made folder"
+            )
+        status = self.home.stat()
+        if status.st_uid != os.geteuid() or status.st_mode & 0o077:
+            raise SimulatorError(
+                f"{self.home} belongs to another user or is open to others; "
+                "remove it or point EXCHANGE_SIM_HOME elsewhere"
+            )
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One command at a time changes the simulator's state."""
+        self._check_home()
+        self.home.mkdir(parents=True, mode=0o700, exist_ok=True)
+        (self.home / MARKER).touch()
+        with (self.home / "lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -119,22 +186,33 @@ class SimulatedCloud:
 
     def start(self) -> Environment:
         """Start the AWS API server; clear what a crashed run left behind first."""
+        self._check_home()
         if self.is_running():
             return self.environment()
         if self.home.exists():
             log.info("clearing leftovers of an earlier simulator in %s", self.home)
             self.stop()
-        self.home.mkdir(parents=True, mode=0o700)
+        with self._locked():
+            return self._start_api()
+
+    def _start_api(self) -> Environment:
         ready = self.home / "aws-api.json"
-        log_file = (self.home / "aws-api.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "simulator.aws_server", "--ready-file", str(ready)],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._track(TrackedProcess.of(process.pid, "aws-api"))
+        with (self.home / "aws-api.log").open("wb") as log_file:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "simulator.aws_server",
+                    "--ready-file",
+                    str(ready),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=_server_environment(),
+            )
+        self._track(process.pid, "aws-api")
         deadline = time.monotonic() + START_TIMEOUT_S
         while not ready.exists():
             if process.poll() is not None:
@@ -143,8 +221,11 @@ class SimulatedCloud:
                     f"see {self.home / 'aws-api.log'}"
                 )
             if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
                 raise SimulatorError(
-                    f"the AWS API server was not ready after {START_TIMEOUT_S:.0f} s"
+                    f"the AWS API server was not ready after {START_TIMEOUT_S:.0f} s; "
+                    f"see {self.home / 'aws-api.log'}"
                 )
             time.sleep(0.05)
         endpoint = json.loads(ready.read_text())["endpoint_url"]
@@ -159,11 +240,14 @@ class SimulatedCloud:
 
     def stop(self) -> list[TrackedProcess]:
         """End every process the simulator started and remove its folder."""
+        self._check_home()
+        if not self.home.exists():
+            return []
         stopped = []
-        tracked = self._processes()
-        for process in tracked:
+        for process in self._processes():
             if process.is_ours():
-                os.kill(process.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
                 stopped.append(process)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for process in stopped:
@@ -174,14 +258,16 @@ class SimulatedCloud:
                 log.warning(
                     "%s (pid %d) ignored SIGTERM; killing it", process.what, process.pid
                 )
-                os.kill(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
                 _reap(process.pid)
+        self._remove_socket_dir()
         shutil.rmtree(self.home, ignore_errors=True)
         return stopped
 
     # -- provisioning ---------------------------------------------------------
 
-    def provision(self, config: ExchangeConfig, *, config_path: Path) -> Any:
+    def provision(self, config: ExchangeConfig, *, config_path: Path) -> StackRun:
         """Run the Pulumi program for `config` and build its data plane."""
         # Imported here: pulumi-aws takes a second or more to load.
         from simulator.provisioning import CloudMocks
@@ -189,41 +275,46 @@ class SimulatedCloud:
 
         environment = self.start()
         customer = config.customer.slug
-        if customer in environment.stacks:
-            raise SimulatorError(
-                f"customer {customer!r} is already provisioned in this simulator; "
-                "run `exchange sim stop` to start again from an empty cloud"
+        with self._locked():
+            environment = self.environment()
+            if customer in environment.stacks or customer in environment.failed_stacks:
+                raise SimulatorError(
+                    f"customer {customer!r} was already provisioned in this simulator; "
+                    "run `exchange sim stop` to start again from an empty cloud"
+                )
+            # Recorded before the run: a run that fails half-way leaves its
+            # resources in the simulated AWS, and a second run must not mix
+            # with them.
+            environment.failed_stacks.append(customer)
+            environment.save(self.environment_file)
+            mocks = CloudMocks(
+                endpoint_url=environment.aws_endpoint_url, region=config.region
             )
-        mocks = CloudMocks(
-            endpoint_url=environment.aws_endpoint_url, region=config.region
-        )
-        run = run_program(
-            mocks,
-            {
-                "exchange:config": str(config_path.resolve()),
-                "exchange:deletionProtection": "false",
-                "aws:region": config.region,
-            },
-            stack_name=customer,
-        )
-        stack = StackState(
-            customer=customer,
-            config_path=str(config_path.resolve()),
-            outputs=run.plain_outputs(),
-        )
-        stack.vantage_points = self._build_data_plane(config, stack, environment)
-        environment.stacks[customer] = stack
-        environment.save(self.environment_file)
-        return run
+            run = run_program(
+                mocks,
+                {
+                    "exchange:config": str(config_path.resolve()),
+                    "exchange:deletionProtection": "false",
+                    "aws:region": config.region,
+                },
+                stack_name=customer,
+            )
+            stack = StackState(
+                customer=customer,
+                config_path=str(config_path.resolve()),
+                # Secret outputs stay masked in the published state.
+                outputs=run.masked_outputs(),
+            )
+            stack.vantage_points = self._build_data_plane(config, stack, environment)
+            environment.failed_stacks.remove(customer)
+            environment.stacks[customer] = stack
+            environment.save(self.environment_file)
+            return run
 
     def _build_data_plane(
         self, config: ExchangeConfig, stack: StackState, environment: Environment
     ) -> dict[str, VantagePoint]:
-        session = boto3.session.Session(
-            aws_access_key_id="simulator",
-            aws_secret_access_key="simulator",
-            region_name=config.region,
-        )
+        session = simulator_session(config.region)
         rds = session.client("rds", endpoint_url=environment.aws_endpoint_url)
         secrets = session.client(
             "secretsmanager", endpoint_url=environment.aws_endpoint_url
@@ -234,34 +325,38 @@ class SimulatedCloud:
             description="loopback stand-in for the customer's client host",
             ca_bundle=str(self.home / "ca.pem"),
         )
-        for name, database in stack.outputs.get(keys.DATABASES, {}).items():
+        for database in stack.outputs.get(keys.DATABASES, {}).values():
             (instance,) = rds.describe_db_instances(
                 DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
             )["DBInstances"]
-            credentials = json.loads(
-                secrets.get_secret_value(
-                    SecretId=instance["MasterUserSecret"]["SecretArn"]
-                )["SecretString"]
-            )
+            name = instance["DBInstanceIdentifier"]
             address = instance["Endpoint"]["Address"]
-            tls = self._server_certificate(
-                authority, instance["DBInstanceIdentifier"], address
-            )
-            exchange = next(e for e in config.app_databases() if e.name == name)
             endpoint = f"{address}:{instance['Endpoint']['Port']}"
             try:
                 server = mariadb.start_instance(
-                    instance["DBInstanceIdentifier"],
+                    name,
                     self.home / "mariadb",
-                    tls=tls,
-                    require_tls=exchange.tls_required,
+                    tls=self._server_certificate(authority, name, address),
+                    require_tls=_requires_tls(rds, instance),
+                    on_started=lambda pid, name=name: self._track(
+                        pid, f"mariadb {name}"
+                    ),
+                    socket_dir=self.socket_dir,
                 )
             except mariadb.MariaDBUnavailable as unavailable:
                 onprem.missing[endpoint] = str(unavailable)
                 if str(unavailable) not in environment.limitations:
                     environment.limitations.append(str(unavailable))
                 continue
-            self._track(TrackedProcess.of(server.pid, f"mariadb {server.name}"))
+            except mariadb.MariaDBFailed as failed:
+                raise SimulatorError(
+                    f"the stand-in for {name} did not start: {failed}"
+                ) from None
+            credentials = json.loads(
+                secrets.get_secret_value(
+                    SecretId=instance["MasterUserSecret"]["SecretArn"]
+                )["SecretString"]
+            )
             mariadb.create_master_user(
                 server,
                 credentials["username"],
@@ -298,6 +393,25 @@ class SimulatedCloud:
         issued.cert_chain_pems[0].write_to_path(str(files.cert))
         issued.private_key_pem.write_to_path(str(files.key))
         return files
+
+
+def _requires_tls(rds: Any, instance: dict[str, Any]) -> bool:
+    """Whether the instance's parameter group sets require_secure_transport."""
+    for group in instance.get("DBParameterGroups", []):
+        parameters = rds.describe_db_parameters(
+            DBParameterGroupName=group["DBParameterGroupName"]
+        )["Parameters"]
+        for parameter in parameters:
+            if parameter["ParameterName"] == "require_secure_transport":
+                return parameter.get("ParameterValue") in ("1", "ON", "on", "true")
+    # RDS for MySQL's default is OFF (MY-08).
+    return False
+
+
+def _server_environment() -> dict[str, str]:
+    # Servers inherit neither the caller's secrets nor its AWS settings.
+    keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME", "VIRTUAL_ENV", "PYTHONPATH")
+    return {name: os.environ[name] for name in keep if name in os.environ}
 
 
 def _reap(pid: int) -> None:

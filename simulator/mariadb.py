@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,10 @@ _SEARCH_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/usr/bin"]
 )
 READY_TIMEOUT_S = 20.0
+
+# What a server process inherits: enough to run, and none of the caller's
+# variables, which may hold pre-shared keys.
+SERVER_ENVIRONMENT = {"PATH": _SEARCH_PATH, "LANG": "C.UTF-8"}
 
 
 class MariaDBUnavailable(Exception):
@@ -67,12 +73,13 @@ class MariaDBInstance:
 
     name: str
     datadir: Path
+    socket_path: Path
     port: int
     pid: int
 
-    @property
-    def socket_path(self) -> Path:
-        return self.datadir / "mysqld.sock"
+
+def _os_user() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def start_instance(
@@ -81,33 +88,60 @@ def start_instance(
     *,
     tls: TlsFiles | None,
     require_tls: bool,
+    on_started: Callable[[int], None],
+    socket_dir: Path,
     port: int | None = None,
 ) -> MariaDBInstance:
-    """Initialise a data folder under `root` and start a server on loopback."""
+    """Initialise a data folder under `root` and start a server on loopback.
+
+    The socket goes to `socket_dir`, which must have a short path: a unix
+    socket's path is limited to 107 bytes, and a data folder deep in a
+    temporary folder can be longer.
+
+    `on_started` receives the server's pid as soon as it exists, before it
+    is ready, so that the caller can track it even if the wait is cut short.
+    """
     install_db, server = find_binaries()
     datadir = root / name
     datadir.mkdir(parents=True, exist_ok=True)
-    as_root = ["--user=root"] if os.geteuid() == 0 else []
-    # --no-defaults must come first, or the system's my.cnf is read.
-    subprocess.run(
-        [
-            install_db,
-            "--no-defaults",
-            f"--datadir={datadir}",
-            "--auth-root-authentication-method=normal",
-            "--skip-test-db",
-            *as_root,
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    if os.geteuid() == 0:
+        as_user = ["--user=root"]
+    else:
+        as_user = [f"--auth-root-socket-user={_os_user()}"]
+    # --no-defaults must come first, or the system's my.cnf is read. Socket
+    # authentication: the administrative account is reachable only through
+    # the private socket by the OS user who started the server, never over
+    # TCP without a password.
+    try:
+        subprocess.run(
+            [
+                install_db,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+                *as_user,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+            env=SERVER_ENVIRONMENT,
+        )
+    except subprocess.CalledProcessError as error:
+        tail = error.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise MariaDBFailed(
+            f"mariadb-install-db for {name} exited with {error.returncode}: "
+            + " | ".join(tail)
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise MariaDBFailed(f"mariadb-install-db for {name} took over 60 s") from None
     port = port or free_loopback_port()
+    socket_path = socket_dir / f"{name}.sock"
     args = [
         server,
         "--no-defaults",
         f"--datadir={datadir}",
-        f"--socket={datadir / 'mysqld.sock'}",
+        f"--socket={socket_path}",
         f"--pid-file={datadir / 'mariadbd.pid'}",
         f"--log-error={datadir / 'error.log'}",
         "--bind-address=127.0.0.1",
@@ -119,7 +153,7 @@ def start_instance(
         "--performance-schema=OFF",
         "--character-set-server=utf8mb4",
         "--collation-server=utf8mb4_unicode_ci",
-        *as_root,
+        *(["--user=root"] if os.geteuid() == 0 else []),
     ]
     if tls is not None:
         args += [f"--ssl-ca={tls.ca}", f"--ssl-cert={tls.cert}", f"--ssl-key={tls.key}"]
@@ -131,8 +165,16 @@ def start_instance(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env=SERVER_ENVIRONMENT,
     )
-    instance = MariaDBInstance(name=name, datadir=datadir, port=port, pid=process.pid)
+    on_started(process.pid)
+    instance = MariaDBInstance(
+        name=name,
+        datadir=datadir,
+        socket_path=socket_path,
+        port=port,
+        pid=process.pid,
+    )
     _wait_ready(instance, process)
     log.debug("mariadbd %s up on 127.0.0.1:%d (pid %d)", name, port, process.pid)
     return instance
@@ -147,13 +189,12 @@ def _wait_ready(instance: MariaDBInstance, process: subprocess.Popen[bytes]) -> 
                 f"{_log_tail(instance)}"
             )
         try:
-            pymysql.connect(
-                unix_socket=str(instance.socket_path), user="root", connect_timeout=1
-            ).close()
+            _admin_connection(instance, connect_timeout=1).close()
             return
         except pymysql.err.OperationalError:
             time.sleep(0.05)
     process.terminate()
+    process.wait(timeout=10)
     raise MariaDBFailed(
         f"mariadbd {instance.name} was not ready after {READY_TIMEOUT_S:.0f} s: "
         f"{_log_tail(instance)}"
@@ -169,13 +210,24 @@ def _log_tail(instance: MariaDBInstance, lines: int = 5) -> str:
     )
 
 
+def _admin_connection(
+    instance: MariaDBInstance, connect_timeout: int = 5
+) -> pymysql.connections.Connection:
+    # Socket authentication maps the OS user to the database account of the
+    # same name (root, or whoever ran mariadb-install-db).
+    return pymysql.connect(
+        unix_socket=str(instance.socket_path),
+        user=_os_user(),
+        connect_timeout=connect_timeout,
+        autocommit=True,
+    )
+
+
 def create_master_user(
     instance: MariaDBInstance, username: str, password: str, schema: str | None
 ) -> None:
     """Give the instance the master user and initial schema RDS would create."""
-    connection = pymysql.connect(
-        unix_socket=str(instance.socket_path), user="root", autocommit=True
-    )
+    connection = _admin_connection(instance)
     try:
         with connection.cursor() as cursor:
             cursor.execute(

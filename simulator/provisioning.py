@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 import pulumi
 from botocore.exceptions import ClientError
+
+from exchange.environment import simulator_session
 
 log = logging.getLogger("simulator")
 
@@ -79,11 +80,7 @@ class CloudMocks(pulumi.runtime.Mocks):
     recorded: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        session = boto3.session.Session(
-            aws_access_key_id="simulator",
-            aws_secret_access_key="simulator",
-            region_name=self.region,
-        )
+        session = simulator_session(self.region)
         # boto3 clients are thread-safe; the SDK calls new_resource from a
         # thread pool, so make them once, up front.
         self.ec2 = session.client("ec2", endpoint_url=self.endpoint_url)
@@ -107,6 +104,7 @@ class CloudMocks(pulumi.runtime.Mocks):
                 self._ingress_rule
             ),
             "aws:rds/subnetGroup:SubnetGroup": self._db_subnet_group,
+            "aws:rds/parameterGroup:ParameterGroup": self._db_parameter_group,
             "aws:rds/instance:Instance": self._db_instance,
         }
 
@@ -381,6 +379,32 @@ class CloudMocks(pulumi.runtime.Mocks):
         )["DBSubnetGroup"]
         return group["DBSubnetGroupName"], {**inputs, "arn": group["DBSubnetGroupArn"]}
 
+    def _db_parameter_group(
+        self, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict]:
+        group_name = inputs["name"]
+        group = self.rds.create_db_parameter_group(
+            DBParameterGroupName=group_name,
+            DBParameterGroupFamily=inputs["family"],
+            Description=inputs.get("description", "Managed by Pulumi"),
+            Tags=[
+                {"Key": k, "Value": v} for k, v in (inputs.get("tags") or {}).items()
+            ],
+        )["DBParameterGroup"]
+        parameters = [
+            {
+                "ParameterName": p["name"],
+                "ParameterValue": p["value"],
+                "ApplyMethod": p.get("applyMethod", "immediate"),
+            }
+            for p in inputs.get("parameters", [])
+        ]
+        if parameters:
+            self.rds.modify_db_parameter_group(
+                DBParameterGroupName=group_name, Parameters=parameters
+            )
+        return group_name, {**inputs, "arn": group["DBParameterGroupArn"]}
+
     def _db_instance(self, name: str, inputs: dict[str, Any]) -> tuple[str, dict]:
         kwargs: dict[str, Any] = {
             "DBInstanceIdentifier": inputs["identifier"],
@@ -395,6 +419,7 @@ class CloudMocks(pulumi.runtime.Mocks):
             "Port": int(inputs.get("port", 3306)),
             "MasterUsername": inputs["username"],
             "DBSubnetGroupName": inputs["dbSubnetGroupName"],
+            "DBParameterGroupName": inputs.get("parameterGroupName"),
             "VpcSecurityGroupIds": inputs.get("vpcSecurityGroupIds", []),
             "BackupRetentionPeriod": int(inputs.get("backupRetentionPeriod", 1)),
             "DeletionProtection": bool(inputs.get("deletionProtection", False)),

@@ -27,6 +27,9 @@ from exchange.config.problems import YAML as YAML_RULE
 from exchange.config.problems import YAML_1_1, Problem
 
 MAX_FILE_BYTES = 1024 * 1024
+# An exchange configuration is about five levels deep; far deeper is a
+# mistake, or an attempt to exhaust the parser.
+MAX_DEPTH = 32
 
 # (line, column), both 1-based.
 Position = tuple[int, int]
@@ -163,10 +166,20 @@ def parse_text(text: str, path: Path, is_json: bool = False) -> Document:
         )
     if is_json:
         _check_json_syntax(path, text)
-    else:
-        _check_indentation(path, text)
-        _check_events(path, text)
-    root = _compose(path, text)
+    try:
+        if not is_json:
+            _check_indentation(path, text)
+            _check_events(path, text)
+        root = _compose(path, text)
+    except RecursionError:
+        raise LoadError(
+            path,
+            1,
+            1,
+            "the file is nested too deeply to be an exchange configuration",
+            "an exchange configuration is a few levels deep; look for unclosed "
+            "brackets",
+        ) from None
     if root is None or (
         isinstance(root, ScalarNode) and root.tag == _NULL and not root.value
     ):
@@ -356,6 +369,16 @@ class _DocumentBuilder:
         self.warnings: list[Problem] = []
 
     def build(self, node: Node, path: DocPath) -> Any:
+        if len(path) > MAX_DEPTH:
+            line, col = _mark(node)
+            raise LoadError(
+                self.file,
+                line,
+                col,
+                f"the file nests deeper than {MAX_DEPTH} levels",
+                "an exchange configuration is a few levels deep; look for a "
+                "misplaced indentation or unclosed brackets",
+            )
         self.value_positions[path] = _mark(node)
         if isinstance(node, MappingNode):
             return self._mapping(node, path)
@@ -449,7 +472,7 @@ class _DocumentBuilder:
 
     def _warn_yaml11(self, node: ScalarNode, path: DocPath) -> None:
         text = node.value
-        secret = bool(path) and path[-1] == "preSharedKey"
+        secret = "preSharedKey" in path
         shown = "the value" if secret else text
         quoted = "quote it" if secret else f'quote it ("{text}")'
         if _YAML11_BOOL.match(text):

@@ -127,6 +127,7 @@ class AppDatabase:
     option: str = "app-database"
 
 
+# The union of the exchange kinds; only option 2 exists so far.
 Exchange = AppDatabase
 
 
@@ -150,6 +151,10 @@ class ExchangeConfig:
 
     def app_databases(self) -> list[AppDatabase]:
         return [e for e in self.exchanges if isinstance(e, AppDatabase)]
+
+    def database_identifier(self, exchange: AppDatabase) -> str:
+        """The RDS instance identifier of an app-database exchange (RDS-01)."""
+        return f"{self.customer.slug}-{exchange.name}"
 
 
 def _secret(value: Any, purpose: str, path: DocPath) -> SecretRef | Secret:

@@ -507,6 +507,28 @@ def exchange_names_are_unique(context: RuleContext) -> Iterator[Problem]:
             first_use[exchange.name] = exchange.path
 
 
+# RDS-01: a DB instance identifier has at most 63 characters.
+MAX_DB_IDENTIFIER = 63
+
+
+@rule("RDS-01")
+def database_identifier_fits(context: RuleContext) -> Iterator[Problem]:
+    """The instance identifier made from customer slug and exchange name fits."""
+    for exchange in context.config.app_databases():
+        identifier = context.config.database_identifier(exchange)
+        if len(identifier) > MAX_DB_IDENTIFIER:
+            yield _error(
+                (*exchange.path, "name"),
+                f'the database identifier "{identifier}" (customer slug, a hyphen, '
+                f"exchange name) has {len(identifier)} characters, RDS accepts "
+                f"{MAX_DB_IDENTIFIER} (inferred from RDS-01)",
+                f"shorten the exchange name to at most "
+                f"{MAX_DB_IDENTIFIER - len(context.config.customer.slug) - 1} "
+                "characters",
+                "RDS-01",
+            )
+
+
 @rule("VGW-06")
 def route_count_is_within_quota(context: RuleContext) -> Iterator[Problem]:
     """At most 100 on-premises networks, one route each."""

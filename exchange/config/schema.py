@@ -325,7 +325,9 @@ def _hint(error: ValidationError) -> str:
 
 
 def _is_secret(error: ValidationError, path: DocPath) -> bool:
-    if path and path[-1] == "preSharedKey":
+    # Anywhere under a key: `preSharedKey: {env: <the key itself>}` is a
+    # mistake that must not echo the key either.
+    if "preSharedKey" in path:
         return True
     return bool(_schema(error).get("x-secret"))
 

@@ -19,7 +19,7 @@ def test_valid_sample_passes_rule(tmp_path, rule):
 
 def test_rules_are_registered_under_their_ids():
     expected = {
-        "VPC-08", "VPC-01", "VPC-04", "RDS-17", "VPC-12", "CGW-01",
+        "VPC-08", "VPC-01", "VPC-04", "RDS-01", "RDS-17", "VPC-12", "CGW-01",
         "VPN-03", "VPN-04", "VPN-05", "SEC-01", "SEC-02",
         "VPN-08", "VPN-09", "VPN-11", "VPN-12", "EXC-01", "EXC-02", "VGW-06",
     }  # fmt: skip
