@@ -181,9 +181,10 @@ def db_security_group(target: Target, planned: PlannedCheck) -> Outcome:
             "the database port; remove other groups and rules, or provision again"
             + ("; never 0.0.0.0/0 for a database" if world else ""),
         )
-    groups_text = " + ".join(group_ids)
+    verb = "admits" if len(group_ids) == 1 else "admit"
     return passed(
-        f"{groups_text} admit TCP {port} from {', '.join(sorted(wanted))} only"
+        f"{' + '.join(group_ids)} {verb} TCP {port} from "
+        f"{', '.join(sorted(wanted))} only"
     )
 
 

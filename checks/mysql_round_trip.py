@@ -15,7 +15,7 @@ import secrets
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pymysql
 
@@ -44,9 +44,13 @@ CREATE TABLE IF NOT EXISTS `{PROBE_TABLE}` (
 
 @dataclass
 class _Endpoint:
+    """Where a probe connects, and as whom (the master user from its secret)."""
+
     where: str  # what the report names: the cloud's address and the path taken
     host: str
     port: int
+    username: str
+    password: str = field(repr=False)
 
 
 def _endpoint(target: Target, planned: PlannedCheck) -> _Endpoint | Outcome:
@@ -60,7 +64,10 @@ def _endpoint(target: Target, planned: PlannedCheck) -> _Endpoint | Outcome:
         )
     except NoStandIn as reason:
         return skipped(f"{address}:{port}: {reason}")
-    return _Endpoint(f"{address}:{port} via {via}", host, connect_port)
+    username, password = _master_credentials(target, database)
+    return _Endpoint(
+        f"{address}:{port} via {via}", host, connect_port, username, password
+    )
 
 
 def _connect(
@@ -77,13 +84,12 @@ def _connect(
     without verifying the certificate.
     """
     _, database = target.database(planned.exchange)
-    username, password = _master_credentials(target, database)
     timeout = max(1, int(planned.timeout_s / 3))
     log.debug(
         "%s: connecting to %s as %s (tls=%s, plaintext=%s, timeout %d s)",
         planned.id,
         endpoint.where,
-        username,
+        endpoint.username,
         tls,
         plaintext,
         timeout,
@@ -91,8 +97,8 @@ def _connect(
     return pymysql.connect(
         host=endpoint.host,
         port=endpoint.port,
-        user=username,
-        password=password,
+        user=endpoint.username,
+        password=endpoint.password,
         database=database[keys.DB_SCHEMA],
         connect_timeout=timeout,
         read_timeout=timeout,

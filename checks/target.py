@@ -25,7 +25,7 @@ HERE = "here"
 
 # Every API call is bounded: a dead endpoint costs seconds, not minutes.
 _API_CONFIG = Config(
-    connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
+    connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}
 )
 
 

@@ -19,9 +19,7 @@ import argparse
 import json
 import logging
 import os
-import secrets
 import shutil
-import string
 import sys
 import tempfile
 import time
@@ -300,17 +298,13 @@ def _sim_action(cloud: Any, action: str) -> int:
 def _demo_keys(out: TextIO) -> None:
     """Give the demo's tunnels pre-shared keys when the environment has none."""
     from exchange.config.loader import load_document
+    from exchange.config.model import generate_pre_shared_key
 
     document = load_document(DEMO_CONFIG)
     for tunnel in document.data["vpn"]["tunnels"]:
         reference = tunnel["preSharedKey"]
         if isinstance(reference, dict) and reference["env"] not in os.environ:
-            # VPN-03..05: 8-64 letters or digits, not starting with 0.
-            alphabet = string.ascii_letters + string.digits
-            key = secrets.choice(string.ascii_letters) + "".join(
-                secrets.choice(alphabet) for _ in range(31)
-            )
-            os.environ[reference["env"]] = key
+            os.environ[reference["env"]] = generate_pre_shared_key()
             out.write(
                 f"demo: {reference['env']} was not set; generated a key for this run\n"
             )
@@ -353,29 +347,60 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- main ---------------------------------------------------------------------
 
 
+def _add_common_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log what each step does (-vv: every remote action)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if default == 0 else argparse.SUPPRESS,
+        help="show the traceback of an internal error",
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"exchange {version('exchange-proof')}"
+    except PackageNotFoundError:
+        return "exchange (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="exchange",
         description="Validate, provision and prove a customer's data exchanges.",
     )
-    parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more detail (-vv: debug)"
-    )
-    parser.add_argument(
-        "--debug", action="store_true", help="show the traceback of an internal error"
-    )
+    parser.add_argument("--version", action="version", version=_version())
+    _add_common_options(parser, default=0)
+    # The same options after the subcommand, without overriding those before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common_options(common, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    file_help = "the customer's exchange configuration (YAML or JSON)"
 
-    validate = commands.add_parser("validate", help="check a configuration file")
-    validate.add_argument("file", metavar="FILE")
+    validate = commands.add_parser(
+        "validate", parents=[common], help="check a configuration file"
+    )
+    validate.add_argument("file", metavar="FILE", help=file_help)
     validate.set_defaults(run=cmd_validate)
 
-    up = commands.add_parser("up", help="provision a configuration on the simulator")
-    up.add_argument("file", metavar="FILE")
+    up = commands.add_parser(
+        "up", parents=[common], help="provision a configuration on the simulator"
+    )
+    up.add_argument("file", metavar="FILE", help=file_help)
     up.set_defaults(run=cmd_up)
 
-    check = commands.add_parser("check", help="prove a provisioned configuration works")
-    check.add_argument("file", metavar="FILE")
+    check = commands.add_parser(
+        "check", parents=[common], help="prove a provisioned configuration works"
+    )
+    check.add_argument("file", metavar="FILE", help=file_help)
     check.add_argument(
         "--from",
         dest="vantage",
@@ -398,11 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(run=cmd_check)
 
-    sim = commands.add_parser("sim", help="start, stop or inspect the simulator")
+    sim = commands.add_parser(
+        "sim", parents=[common], help="start, stop or inspect the simulator"
+    )
     sim.add_argument("action", choices=["start", "stop", "status"])
     sim.set_defaults(run=cmd_sim)
 
-    demo = commands.add_parser("demo", help="validate, provision and check the example")
+    demo = commands.add_parser(
+        "demo", parents=[common], help="validate, provision and check the example"
+    )
     demo.set_defaults(run=cmd_demo)
     return parser
 

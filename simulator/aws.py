@@ -25,6 +25,8 @@ from moto.ec2.models.vpn_connections import VPNConnection
 from moto.ec2.responses.vpn_connections import VPNConnections
 from moto.rds.models import MasterUserSecret
 
+from exchange.config.model import generate_pre_shared_key
+
 log = logging.getLogger("simulator")
 
 # AWS gives each tunnel an outside address of its own from Amazon's public
@@ -102,9 +104,8 @@ def _random_inside_cidr(taken: set[str]) -> str:
 
 
 def _generated_key() -> str:
-    letters = string.ascii_letters
-    rest = "".join(secrets.choice(letters + string.digits) for _ in range(31))
-    return secrets.choice(letters) + rest
+    # What AWS generates when no key is given (VPN-06).
+    return generate_pre_shared_key(32)
 
 
 def _tunnel_options(requested: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -141,7 +142,7 @@ def _tunnel_options(requested: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _complete_connection(connection: VPNConnection, requested: dict[str, Any]) -> None:
     tunnels = _tunnel_options(requested.get("TunnelOptions") or [])
     connection.options = {
-        "EnableAcceleration": bool(requested.get("EnableAcceleration", False)),
+        "EnableAcceleration": _as_bool(requested.get("EnableAcceleration", False)),
         "StaticRoutesOnly": _as_bool(requested.get("StaticRoutesOnly", False)),
         "LocalIpv4NetworkCidr": requested.get("LocalIpv4NetworkCidr", "0.0.0.0/0"),
         "RemoteIpv4NetworkCidr": requested.get("RemoteIpv4NetworkCidr", "0.0.0.0/0"),
@@ -282,10 +283,7 @@ _original_create_vpn_connection = VPNConnections.create_vpn_connection
 
 # Characters RDS accepts in a master password: printable ASCII without
 # / ' " @ and space (RDS-06, the strictest reading).
-_PASSWORD_ALPHABET = (
-    "".join(c for c in map(chr, range(33, 127)) if c not in "/'\"@" and c.isalnum())
-    + "-_.,:;+=!#%^*()[]{}~"
-)
+_PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.,:;+=!#%^*()[]{}~"
 
 
 def _managed_master_secret(self: MasterUserSecret) -> str:

@@ -235,7 +235,7 @@ class SimulatedCloud:
             limitations=list(LOOPBACK_LIMITATIONS),
         )
         environment.save(self.environment_file)
-        log.debug("simulated AWS API at %s (pid %d)", endpoint, process.pid)
+        log.info("simulated AWS API at %s (pid %d)", endpoint, process.pid)
         return environment
 
     def stop(self) -> list[TrackedProcess]:
@@ -290,6 +290,7 @@ class SimulatedCloud:
             mocks = CloudMocks(
                 endpoint_url=environment.aws_endpoint_url, region=config.region
             )
+            log.info("running the Pulumi program for %s under the mocks", customer)
             run = run_program(
                 mocks,
                 {
@@ -364,6 +365,12 @@ class SimulatedCloud:
                 instance.get("DBName"),
             )
             onprem.connect_to[endpoint] = f"127.0.0.1:{server.port}"
+            log.info(
+                "MariaDB stand-in for %s on 127.0.0.1:%d (pid %d)",
+                endpoint,
+                server.port,
+                server.pid,
+            )
         return {onprem.name: onprem}
 
     def _certificate_authority(self) -> trustme.CA:

@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "app-database.yaml"
+from tests.config.samples import EXAMPLE, ROOT, TUNNEL_KEYS
 
-# Keys that satisfy VPN-03..05; never a real customer's.
-TUNNEL_KEYS = {
-    "NORDWIND_TUNNEL1_PSK": "Kq7vTunnelOneKey_4711",
-    "NORDWIND_TUNNEL2_PSK": "Zr2mTunnelTwoKey.0815",
-}
+__all__ = ["EXAMPLE", "ROOT", "TUNNEL_KEYS", "environ_with"]
 
 
 @pytest.fixture

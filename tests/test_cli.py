@@ -133,3 +133,25 @@ def test_up_without_the_pre_shared_keys_exits_2_and_provisions_nothing(tmp_path:
     assert result.returncode == 2, result.stdout + result.stderr
     assert "NORDWIND_TUNNEL1_PSK, NORDWIND_TUNNEL2_PSK not set" in result.stderr
     assert not home.exists(), "no simulator may be started for a refused run"
+
+
+def test_check_of_a_missing_file_exits_2_without_a_traceback(tmp_path: Path):
+    result = exchange("check", str(tmp_path / "absent.yaml"))
+    assert result.returncode == 2
+    assert "absent.yaml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_verbosity_may_follow_the_subcommand():
+    result = exchange("validate", "-v", str(EXAMPLE), **TUNNEL_KEYS)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_folder_the_simulator_did_not_make_is_never_deleted(tmp_path: Path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    result = exchange("sim", "stop", EXCHANGE_SIM_HOME=str(precious))
+    assert result.returncode == 2
+    assert "not a simulator's folder" in result.stderr
+    assert (precious / "notes.txt").read_text() == "keep me"

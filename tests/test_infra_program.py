@@ -183,25 +183,61 @@ def test_database_is_private_encrypted_and_in_a_two_zone_subnet_group(stack):
 def test_outputs_name_every_resource_the_checks_read(stack):
     run, _ = stack
     outputs = run.plain_outputs()
-    for key in (
-        keys.VPC_ID,
-        keys.PRIVATE_ROUTE_TABLE_ID,
-        keys.VPN_GATEWAY_ID,
-        keys.CUSTOMER_GATEWAY_ID,
-        keys.VPN_CONNECTION_ID,
-    ):
-        assert outputs.get(key), f"stack output {key} is empty"
+    expected = {
+        keys.VPC_ID: "aws:ec2/vpc:Vpc",
+        keys.PRIVATE_ROUTE_TABLE_ID: "aws:ec2/routeTable:RouteTable",
+        keys.VPN_GATEWAY_ID: "aws:ec2/vpnGateway:VpnGateway",
+        keys.CUSTOMER_GATEWAY_ID: "aws:ec2/customerGateway:CustomerGateway",
+        keys.VPN_CONNECTION_ID: "aws:ec2/vpnConnection:VpnConnection",
+    }
+    for key, type_token in expected.items():
+        urn, resource = _one(stack, type_token)
+        assert outputs.get(key) == resource.id, f"output {key} is not the id of {urn}"
+    urn, instance = _one(stack, "aws:rds/instance:Instance")
     database = outputs[keys.DATABASES]["orders"]
-    assert database[keys.DB_ADDRESS].endswith(".rds.amazonaws.com")
-    assert database[keys.DB_MASTER_SECRET_ARN].startswith("arn:aws:secretsmanager:")
-    assert len(outputs[keys.TUNNEL_OUTSIDE_IPS]) == 2
+    assert database[keys.DB_ADDRESS] == instance.state["address"], urn
+    assert database[keys.DB_MASTER_SECRET_ARN].startswith("arn:aws:secretsmanager:"), (
+        urn
+    )
+    urn, connection = _one(stack, "aws:ec2/vpnConnection:VpnConnection")
+    assert outputs[keys.TUNNEL_OUTSIDE_IPS] == [
+        connection.state["tunnel1Address"],
+        connection.state["tunnel2Address"],
+    ], urn
 
 
 def test_no_output_carries_a_pre_shared_key(stack):
     run, _ = stack
     text = repr(run.plain_outputs())
     for key in TUNNEL_KEYS.values():
-        assert key not in text
+        assert key not in text, "a stack output holds a tunnel's pre-shared key"
+
+
+def test_tls_required_sets_require_secure_transport_in_the_parameter_group(stack):
+    urn, group = _one(stack, "aws:rds/parameterGroup:ParameterGroup")
+    parameters = {p["name"]: p["value"] for p in _inputs(stack, urn)["parameters"]}
+    assert parameters == {"require_secure_transport": "1"}, urn
+    assert _inputs(stack, urn)["family"] == "mysql8.0", urn
+    instance_urn, _ = _one(stack, "aws:rds/instance:Instance")
+    assert _inputs(stack, instance_urn)["parameterGroupName"] == group.id, instance_urn
+
+
+def test_deletion_protection_is_on_unless_the_stack_turns_it_off(
+    aws_endpoint, tunnel_keys, tmp_path: Path
+):
+    from simulator.provisioning import CloudMocks
+    from simulator.pulumi_runner import run_program
+
+    guarded = tmp_path / "guarded.yaml"
+    guarded.write_text(EXAMPLE.read_text().replace("slug: nordwind", "slug: guarded"))
+    mocks = CloudMocks(endpoint_url=aws_endpoint, region=REGION)
+    run = run_program(
+        mocks, {"exchange:config": str(guarded)}, stack_name="test-guarded"
+    )
+    (urn,) = [u for u in run.resources if u.endswith("::guarded-orders-mysql")]
+    (recorded,) = [r for r in mocks.recorded if r.name == "guarded-orders-mysql"]
+    assert recorded.inputs["deletionProtection"] is True, urn
+    assert recorded.inputs["skipFinalSnapshot"] is False, urn
 
 
 def test_an_invalid_configuration_stops_the_program_with_the_validator_message(

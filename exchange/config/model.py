@@ -7,6 +7,8 @@ trust shapes and types; the semantic rules run on these objects afterwards.
 from __future__ import annotations
 
 import os
+import secrets
+import string
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -46,6 +48,13 @@ class Secret:
 
     def __repr__(self) -> str:
         return "Secret(********)"
+
+
+def generate_pre_shared_key(length: int = 32) -> str:
+    """A random key AWS accepts: letters and digits, no leading 0 (VPN-03..05)."""
+    alphabet = string.ascii_letters + string.digits
+    first = secrets.choice(string.ascii_letters)
+    return first + "".join(secrets.choice(alphabet) for _ in range(length - 1))
 
 
 @dataclass(frozen=True)
