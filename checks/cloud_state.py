@@ -8,20 +8,34 @@ never copied into evidence.
 
 from __future__ import annotations
 
+from typing import Any
+
 from checks.plan import PlannedCheck
 from checks.result import Outcome, failed, passed
 from checks.target import Target
 from infra import outputs as keys
 
 
+def _vpn_connection(target: Target) -> tuple[str, dict[str, Any]]:
+    connection_id = target.output(keys.VPN_CONNECTION_ID)
+    (connection,) = target.client("ec2").describe_vpn_connections(
+        VpnConnectionIds=[connection_id]
+    )["VpnConnections"]
+    return connection_id, connection
+
+
+def _db_instance(target: Target, database: dict[str, Any]) -> dict[str, Any]:
+    (instance,) = target.client("rds").describe_db_instances(
+        DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
+    )["DBInstances"]
+    return instance
+
+
 def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
     ec2 = target.client("ec2")
-    connection_id = target.output(keys.VPN_CONNECTION_ID)
+    connection_id, connection = _vpn_connection(target)
     gateway_id = target.output(keys.VPN_GATEWAY_ID)
     vpc_id = target.output(keys.VPC_ID)
-    (connection,) = ec2.describe_vpn_connections(VpnConnectionIds=[connection_id])[
-        "VpnConnections"
-    ]
     if connection["State"] != "available":
         return failed(
             f"{connection_id} is {connection['State']}",
@@ -88,12 +102,9 @@ def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
 
 def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
     ec2 = target.client("ec2")
-    connection_id = target.output(keys.VPN_CONNECTION_ID)
+    connection_id, connection = _vpn_connection(target)
     gateway_id = target.output(keys.VPN_GATEWAY_ID)
     table_id = target.output(keys.PRIVATE_ROUTE_TABLE_ID)
-    (connection,) = ec2.describe_vpn_connections(VpnConnectionIds=[connection_id])[
-        "VpnConnections"
-    ]
     (table,) = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
     propagating = {g["GatewayId"] for g in table.get("PropagatingVgws", [])}
     table_routes = {
@@ -145,9 +156,7 @@ def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
 
 def db_security_group(target: Target, planned: PlannedCheck) -> Outcome:
     exchange, database = target.database(planned.exchange)
-    (instance,) = target.client("rds").describe_db_instances(
-        DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
-    )["DBInstances"]
+    instance = _db_instance(target, database)
     # What reaches the instance is the union of all its groups, not only the
     # one the stack made for it.
     group_ids = sorted(g["VpcSecurityGroupId"] for g in instance["VpcSecurityGroups"])
@@ -199,10 +208,7 @@ def _covers(permission: dict, port: int) -> bool:
 
 def db_private(target: Target, planned: PlannedCheck) -> Outcome:
     _, database = target.database(planned.exchange)
-    rds = target.client("rds")
-    (instance,) = rds.describe_db_instances(
-        DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
-    )["DBInstances"]
+    instance = _db_instance(target, database)
     name = instance["DBInstanceIdentifier"]
     problems, hints = [], []
     if instance.get("PubliclyAccessible"):
