@@ -82,24 +82,32 @@ class InvalidConfig(Exception):
 
 
 def validate_file(
-    path: str | Path, environ: Mapping[str, str] | None = None
+    path: str | Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    resolve_secrets: bool = False,
 ) -> Validation:
     """Load and validate a configuration file, collecting every problem.
 
     `environ` is where secret references are looked up (default: the
-    process environment). Raises `UnreadableFile` when the file cannot be
-    read; every other problem is in the returned `Validation`.
+    process environment); with `resolve_secrets`, a reference that cannot
+    be resolved is an error rather than a warning. Raises `UnreadableFile`
+    when the file cannot be read; every other problem is in the returned
+    `Validation`.
     """
     path = Path(path)
     try:
         document = load_document(path)
     except LoadError as error:
         return Validation(path, None, None, [error.problem()])
-    return validate_document(document, environ)
+    return validate_document(document, environ, resolve_secrets=resolve_secrets)
 
 
 def validate_document(
-    document: Document, environ: Mapping[str, str] | None = None
+    document: Document,
+    environ: Mapping[str, str] | None = None,
+    *,
+    resolve_secrets: bool = False,
 ) -> Validation:
     """Validate an already loaded document (schema, then semantic rules)."""
     problems = list(document.warnings)
@@ -108,7 +116,7 @@ def validate_document(
         problems += schema_problems
         return Validation(document.path, document, None, sort_problems(problems))
     config = build_config(document.data, document.path)
-    problems += run_rules(config, document, environ)
+    problems += run_rules(config, document, environ, resolve_secrets=resolve_secrets)
     problems = sort_problems(problems)
     valid = not any(p.is_error for p in problems)
     return Validation(document.path, document, config if valid else None, problems)

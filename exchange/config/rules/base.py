@@ -18,6 +18,9 @@ class RuleContext:
     config: ExchangeConfig
     document: Document
     environ: Mapping[str, str]
+    # With --resolve-secrets, an unresolvable secret reference is an error,
+    # not a warning: the file is about to be provisioned.
+    resolve_secrets: bool = False
 
     def text(self, path: DocPath) -> str:
         """The value at `path` exactly as written in the file."""
@@ -45,12 +48,15 @@ def run_rules(
     config: ExchangeConfig,
     document: Document,
     environ: Mapping[str, str] | None = None,
+    *,
+    resolve_secrets: bool = False,
 ) -> list[Problem]:
     """Every problem that any rule finds, each located in the document."""
     context = RuleContext(
         config=config,
         document=document,
         environ=os.environ if environ is None else environ,
+        resolve_secrets=resolve_secrets,
     )
     problems = []
     for check in RULES_BY_ID.values():

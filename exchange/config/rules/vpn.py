@@ -124,9 +124,10 @@ def pre_shared_keys_stay_out_of_the_file(context: RuleContext) -> Iterator[Probl
 @rule("SEC-02")
 def referenced_keys_are_set(context: RuleContext) -> Iterator[Problem]:
     """The variables that hold pre-shared keys are set (warning)."""
+    report = _error if context.resolve_secrets else _warning
     for key in _tunnel_keys(context):
         if key.env is not None and key.value is None:
-            yield _warning(
+            yield report(
                 key.path,
                 f"{key.env} is not set; the key's format is checked once it is",
                 f"export {key.env} with tunnel {key.tunnel}'s pre-shared key "
