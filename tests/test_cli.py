@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.conftest import EXAMPLE, ROOT, TUNNEL_KEYS, environ_with
 
-INVALID = ROOT / "examples" / "invalid"
+INVALID = ROOT / "tests" / "examples" / "invalid"
 
 
 def exchange(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

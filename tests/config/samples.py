@@ -9,7 +9,7 @@ from exchange.config import Validation, validate_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "app-database.yaml"
-INVALID_EXAMPLES = ROOT / "examples" / "invalid"
+INVALID_EXAMPLES = ROOT / "tests" / "examples" / "invalid"
 
 # Keys that satisfy VPN-03..05; never a real customer's.
 TUNNEL_KEYS = {

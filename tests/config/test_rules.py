@@ -1,4 +1,4 @@
-"""The semantic rules, one behaviour per test, on top of examples/invalid/."""
+"""The semantic rules, one behaviour per test, on top of tests/examples/invalid/."""
 
 from __future__ import annotations
 
