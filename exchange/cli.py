@@ -49,17 +49,10 @@ class UsageError(Exception):
 # -- validate -----------------------------------------------------------------
 
 
-def _print_validation(validation: Validation, file: str, out: TextIO) -> None:
-    for problem in validation.problems:
-        out.write(problem.format(file) + "\n")
-    verdict = "valid" if validation.ok else "invalid"
-    counts = f"{_count(validation.errors, 'error')}, "
-    counts += _count(validation.warnings, "warning")
-    out.write(f"{file}: {verdict} ({counts})\n")
+def _print_validation(validation: Validation, out: TextIO) -> None:
+    from exchange.config.report import Run, render_text
 
-
-def _count(items: list[Any], noun: str) -> str:
-    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+    out.write(render_text(Run([validation])))
 
 
 def _validated(file: str, out: TextIO) -> Validation:
@@ -67,13 +60,30 @@ def _validated(file: str, out: TextIO) -> Validation:
         validation = validate_file(Path(file))
     except UnreadableFile as unreadable:
         raise UsageError(str(unreadable)) from None
-    _print_validation(validation, file, out)
+    _print_validation(validation, out)
     return validation
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    validation = _validated(args.file, sys.stdout)
-    return OK if validation.ok else FAILED
+    from exchange.config.report import (
+        config_files,
+        render_json,
+        render_text,
+        validate_files,
+    )
+
+    files, unusable = config_files(args.files)
+    run = validate_files(files, resolve_secrets=args.resolve_secrets)
+    run.unreadable = unusable + run.unreadable
+    render = render_json if args.format == "json" else render_text
+    sys.stdout.write(render(run))
+    # Unreadable files are said on stderr too, where a person looks for them;
+    # everything readable was still validated and reported.
+    for message in run.unreadable:
+        print(f"exchange: error: {message}", file=sys.stderr)
+    if run.unreadable:
+        return USAGE
+    return FAILED if run.failed(strict=args.strict) else OK
 
 
 # -- up -----------------------------------------------------------------------
@@ -167,7 +177,7 @@ def _check(
     except UnreadableFile as unreadable:
         raise UsageError(str(unreadable)) from None
     if not validation.ok:
-        _print_validation(validation, file, out)
+        _print_validation(validation, out)
         out.write("nothing checked: fix the errors above first\n")
         return FAILED
     config = validation.config
@@ -386,9 +396,25 @@ def build_parser() -> argparse.ArgumentParser:
     file_help = "the customer's exchange configuration (YAML or JSON)"
 
     validate = commands.add_parser(
-        "validate", parents=[common], help="check a configuration file"
+        "validate", parents=[common], help="check configuration files"
     )
-    validate.add_argument("file", metavar="FILE", help=file_help)
+    validate.add_argument(
+        "files",
+        metavar="FILE",
+        nargs="+",
+        help=f"{file_help}; a folder means its *.yaml, *.yml and *.json files",
+    )
+    validate.add_argument(
+        "--format", choices=["text", "json"], default="text", help="how to report"
+    )
+    validate.add_argument(
+        "--strict", action="store_true", help="warnings make a file fail too"
+    )
+    validate.add_argument(
+        "--resolve-secrets",
+        action="store_true",
+        help="an unresolvable secret reference is an error, not a warning",
+    )
     validate.set_defaults(run=cmd_validate)
 
     up = commands.add_parser(

@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.conftest import EXAMPLE, ROOT, TUNNEL_KEYS, environ_with
 
 INVALID = ROOT / "tests" / "examples" / "invalid"
+EXCHANGE_VALIDATE = [sys.executable, "-m", "exchange.cli", "validate"]
 
 
 def exchange(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -155,3 +156,55 @@ def test_a_folder_the_simulator_did_not_make_is_never_deleted(tmp_path: Path):
     assert result.returncode == 2
     assert "not a simulator's folder" in result.stderr
     assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_validate_takes_many_files_and_folders_and_reports_each():
+    broken = INVALID / "vpn-09-reserved-inside-cidr.yaml"
+    result = exchange("validate", str(ROOT / "examples"), str(broken), **TUNNEL_KEYS)
+    assert result.returncode == 1
+    summaries = [line for line in result.stdout.splitlines() if ": valid (" in line]
+    assert any("app-database.yaml" in line for line in summaries)
+    assert f"{broken}: invalid (1 error" in result.stdout
+    assert "valid, 1 invalid" in result.stdout.splitlines()[-1]
+
+
+def test_validate_reports_a_missing_file_and_still_validates_the_others(
+    tmp_path: Path,
+):
+    result = exchange("validate", str(EXAMPLE), str(tmp_path / "absent.yaml"))
+    assert result.returncode == 2
+    assert f"{EXAMPLE}: valid" in result.stdout
+    assert "absent.yaml" in result.stderr
+
+
+def test_validate_json_lists_every_problem_with_its_position():
+    import json
+
+    broken = INVALID / "vpn-09-reserved-inside-cidr.yaml"
+    result = exchange("validate", "--format", "json", str(broken), **TUNNEL_KEYS)
+    assert result.returncode == 1
+    (report,) = json.loads(result.stdout)["files"]
+    errors = [p for p in report["problems"] if p["severity"] == "error"]
+    assert [(p["rule"], p["line"], p["path"]) for p in errors] == [
+        ("VPN-09", 23, "vpn.tunnels[1].insideCidr")
+    ]
+
+
+def test_strict_makes_warnings_fail():
+    assert exchange("validate", str(EXAMPLE), **TUNNEL_KEYS).returncode == 0
+    strict = exchange("validate", "--strict", str(EXAMPLE), **TUNNEL_KEYS)
+    assert strict.returncode == 1, "the example warns about its documentation IP"
+
+
+def test_resolve_secrets_makes_an_unset_key_an_error(tmp_path: Path):
+    env = {k: v for k, v in environ_with().items() if k not in TUNNEL_KEYS}
+    result = subprocess.run(
+        [*EXCHANGE_VALIDATE, "--resolve-secrets", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "NORDWIND_TUNNEL1_PSK is not set" in result.stdout
+    assert "warning: vpn.tunnels[0].preSharedKey" not in result.stdout
