@@ -113,11 +113,18 @@ def _provision(
         out.write("nothing provisioned: fix the errors above first\n")
         return FAILED
     unset = [ref for ref in validation.config.secret_refs() if not ref.is_set()]
-    if unset:
-        names = ", ".join(ref.env for ref in unset)
+    variables = [ref.env for ref in unset if ref.env is not None]
+    if variables:
         raise UsageError(
-            f"nothing provisioned: {names} not set; export the pre-shared keys "
-            "from your secret store first"
+            f"nothing provisioned: {', '.join(variables)} not set; export the "
+            "secrets from your secret store first"
+        )
+    if unset:
+        # The simulator's Secrets Manager holds only what the stack made.
+        managed = ", ".join(ref.where for ref in unset)
+        raise UsageError(
+            f"nothing provisioned: the simulator cannot read {managed}; give "
+            "the secret as { env: NAME } when provisioning on the simulator"
         )
     cloud = SimulatedCloud()
     started = time.perf_counter()
@@ -313,7 +320,10 @@ def _demo_keys(out: TextIO) -> None:
     document = load_document(DEMO_CONFIG)
     for tunnel in document.data["vpn"]["tunnels"]:
         reference = tunnel["preSharedKey"]
-        if isinstance(reference, dict) and reference["env"] not in os.environ:
+        if isinstance(reference, dict) and reference.get("env") not in (
+            None,
+            *os.environ,
+        ):
             os.environ[reference["env"]] = generate_pre_shared_key()
             out.write(
                 f"demo: {reference['env']} was not set; generated a key for this run\n"

@@ -25,7 +25,7 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from exchange.config.model import DocPath
+from exchange.config.model import DocPath, is_secret_path
 from exchange.config.problems import YAML as YAML_RULE
 from exchange.config.problems import YAML_1_1, Problem
 
@@ -43,6 +43,10 @@ _STR, _INT, _FLOAT, _BOOL, _NULL = (
 )
 _TIMESTAMP = _TAG + "timestamp"
 _MAP, _SEQ, _MERGE = _TAG + "map", _TAG + "seq", _TAG + "merge"
+
+# What YAML counts as a line break (libyaml also takes NEL and the Unicode
+# line and paragraph separators).
+_LINE_BREAK = re.compile("\r\n|\r|\n|\x85|\u2028|\u2029")
 
 # Node kinds, as both parsers name them.
 _MAPPING, _SEQUENCE, _SCALAR = "mapping", "sequence", "scalar"
@@ -305,7 +309,8 @@ def _decode(path: Path, raw: bytes) -> str:
 
 def _only_comments(text: str) -> bool:
     return all(
-        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
+        not line.strip() or line.lstrip().startswith("#")
+        for line in _LINE_BREAK.split(text)
     )
 
 
@@ -324,7 +329,7 @@ def _check_json_syntax(path: Path, text: str) -> None:
 
 
 def _check_indentation(path: Path, text: str) -> None:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         content = line.lstrip(" \t")
         indent = line[: len(line) - len(content)]
         if "\t" in indent and content and not content.startswith("#"):
@@ -393,6 +398,13 @@ def _syntax_error(path: Path, text: str, error: Exception) -> LoadError:
         before = text[: error.position]
         line = before.count("\n") + 1
         col = error.position - (before.rfind("\n") + 1) + 1
+    # An error at the end of the file (an unclosed bracket) is marked past
+    # the last character, on a line that the file does not have.
+    lines = _LINE_BREAK.split(text)
+    if text.endswith(("\n", "\r")):
+        lines.pop()
+    if line > len(lines):
+        line, col = len(lines), len(lines[-1]) + 1
     return LoadError(path, line, col, f"broken YAML: {message}", _syntax_hint(message))
 
 
@@ -545,7 +557,7 @@ class _DocumentBuilder:
 
     def _warn_yaml11(self, node: Any, path: DocPath) -> None:
         text = node.value
-        secret = "preSharedKey" in path
+        secret = is_secret_path(path)
         shown = "the value" if secret else text
         quoted = "quote it" if secret else f'quote it ("{text}")'
         if _YAML11_BOOL.match(text):

@@ -70,16 +70,25 @@ def render_reference() -> str:
 
 
 def _object_sections(
-    path: str, schema: dict[str, Any], resolver: Resolver
+    path: str, schema: dict[str, Any], resolver: Resolver, heading: str = ""
 ) -> Iterator[tuple[str, dict[str, Any], Resolver]]:
-    """Every object of the format, parents before children, in schema order."""
-    yield (f"`{path}`" if path else "Top level"), schema, resolver
+    """Every object of the format, parents before children, in schema order.
+
+    A discriminated object (`option`, `via`, `type`) gets one section per
+    branch, after its own; a shared value type is documented once, under
+    Value types, not wherever it is used.
+    """
+    heading = heading or (f"`{path}`" if path else "Top level")
+    yield heading, schema, resolver
     for key, subschema in schema.get("properties", {}).items():
         field = _follow(subschema, resolver)
+        if field.referenced_title:
+            continue
         child = f"{path}.{key}" if path else key
         yield from _nested_sections(child, field)
-    for option, then, then_resolver in _options(schema, resolver):
-        yield f"`{path}` with `option: {option}`", then, then_resolver
+    for key, value, then, then_resolver in _branches(schema, resolver):
+        branch = f"{heading} with `{key}: {value}`"
+        yield from _object_sections(path, then, then_resolver, branch)
 
 
 def _nested_sections(path: str, field: _Field) -> Iterator[tuple[str, dict, Resolver]]:
@@ -91,15 +100,18 @@ def _nested_sections(path: str, field: _Field) -> Iterator[tuple[str, dict, Reso
         yield from _nested_sections(f"{path}[]", items)
 
 
-def _options(
+def _branches(
     schema: dict[str, Any], resolver: Resolver
-) -> Iterator[tuple[str, dict[str, Any], Resolver]]:
-    """The if/then branches that pick a schema by `option`."""
+) -> Iterator[tuple[str, Any, dict[str, Any], Resolver]]:
+    """The if/then branches that pick a schema by one key's value (`option: ...`)."""
     for entry in schema.get("allOf", []):
-        condition = entry.get("if", {}).get("properties", {}).get("option", {})
-        if "const" in condition and "then" in entry:
+        conditions = entry.get("if", {}).get("properties", {})
+        if len(conditions) != 1 or "then" not in entry:
+            continue
+        ((key, condition),) = conditions.items()
+        if "const" in condition:
             then = _follow(entry["then"], resolver)
-            yield condition["const"], then.schema, then.resolver
+            yield key, condition["const"], then.schema, then.resolver
 
 
 def _follow(schema: dict[str, Any], resolver: Resolver) -> _Field:
@@ -107,16 +119,18 @@ def _follow(schema: dict[str, Any], resolver: Resolver) -> _Field:
     if "$ref" not in schema:
         return _Field(schema, resolver, None)
     resolved = resolver.lookup(schema["$ref"])
-    merged = {**resolved.contents, **{k: v for k, v in schema.items() if k != "$ref"}}
+    # A reference may lead to another (name -> app-database's name -> slug).
+    inner = _follow(resolved.contents, resolved.resolver)
+    merged = {**inner.schema, **{k: v for k, v in schema.items() if k != "$ref"}}
     shared = schema["$ref"].startswith("common.schema.json")
-    title = resolved.contents.get("title") if shared else None
-    return _Field(merged, resolved.resolver, title)
+    title = resolved.contents.get("title") if shared else inner.referenced_title
+    return _Field(merged, inner.resolver, title)
 
 
 def _object_section(
-    heading: str, schema: dict[str, Any], resolver: Resolver
+    heading: str, schema: dict[str, Any], resolver: Resolver, level: str = "##"
 ) -> list[str]:
-    lines = [f"## {heading}", ""]
+    lines = [f"{level} {heading}", ""]
     if heading != "Top level" and schema.get("description"):
         lines += [schema["description"], ""]
     required = set(schema.get("required", []))
@@ -168,6 +182,8 @@ def _type_text(field: _Field) -> str:
 def _constraints(schema: dict[str, Any], own_pattern: bool = True) -> str:
     """The limits on a value; a referenced type's pattern is shown with the type."""
     parts = []
+    if "exclusiveMinimum" in schema:
+        parts.append(f"more than {schema['exclusiveMinimum']}")
     if "minimum" in schema or "maximum" in schema:
         low, high = schema.get("minimum", "…"), schema.get("maximum", "…")
         parts.append(f"{low} to {high}")
@@ -191,8 +207,12 @@ def _constraints(schema: dict[str, Any], own_pattern: bool = True) -> str:
 
 def _value_types(common: dict[str, Any]) -> list[str]:
     lines = ["## Value types", "", common["description"], ""]
+    resolver = schema_registry().resolver(base_uri=COMMON_SCHEMA_ID)
     for schema in common["$defs"].values():
-        lines += [f"### {schema['title']}", "", schema["description"], ""]
+        if "properties" in schema:
+            lines += _object_section(schema["title"], schema, resolver, "###")
+        else:
+            lines += [f"### {schema['title']}", "", schema["description"], ""]
         constraints = _constraints(schema)
         if constraints:
             lines += [f"- constraints: {constraints}"]

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match, relevance
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from exchange.config.loader import Document
-from exchange.config.model import DocPath
+from exchange.config.model import DocPath, is_secret_path
 from exchange.config.problems import SCHEMA, Problem, render_path
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -56,9 +56,27 @@ def exchange_schema() -> dict[str, Any]:
     return schema_registry().contents(EXCHANGE_SCHEMA_ID)
 
 
+def _is_cron(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    # Imported on first use: most files have no cron schedule, and validating
+    # must start fast.
+    from croniter import croniter
+
+    return len(value.split()) == 5 and croniter.is_valid(value)
+
+
+# Only the formats the schemas rely on for more than a pattern; `ipv4` and
+# the others stay annotations.
+_FORMATS = FormatChecker(formats=())
+_FORMATS.checks("cron")(_is_cron)
+
+
 @functools.cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(exchange_schema(), registry=schema_registry())
+    return Draft202012Validator(
+        exchange_schema(), registry=schema_registry(), format_checker=_FORMATS
+    )
 
 
 # Keywords whose problems are about the key or item they name, not the value
@@ -111,7 +129,7 @@ def _problems_for(error: ValidationError, document: Document) -> Iterator[Proble
             path=problem_path,
             message=message,
             hint=hint,
-            rule=SCHEMA,
+            rule=_rule(error),
             line=line,
             col=col,
         )
@@ -243,6 +261,28 @@ def _explain_unique_items(error: ValidationError, path: DocPath) -> Explained:
         yield (*path, index), message, "remove one of them", False
 
 
+def _explain_property_count(error: ValidationError, path: DocPath) -> Explained:
+    # Keys are never secret, so they may be named, unlike their values.
+    allowed = list(_schema(error).get("properties", {}))
+    given = [key for key in error.instance if key in allowed]
+    limit = error.validator_value
+    if error.validator == "maxProperties":
+        if len(given) <= limit:
+            return  # the excess are unknown keys, which additionalProperties names
+        message = f"gives {' and '.join(given)}; at most {limit} of them may be given"
+    elif not error.instance:
+        message = "is empty"
+    else:
+        message = f"has {len(given)} keys; at least {limit} are needed"
+    yield path, message, _hint(error), False
+
+
+def _explain_format(error: ValidationError, path: DocPath) -> Explained:
+    what = _schema(error).get("title", error.validator_value)
+    shown = _show(error.instance, _is_secret(error, path))
+    yield path, f"{shown} is not a valid {what}", _hint(error), False
+
+
 def _explain_other(error: ValidationError, path: DocPath) -> Explained:
     if _is_secret(error, path):
         message = f"the value is not valid here ({error.validator})"
@@ -267,6 +307,9 @@ _EXPLAINERS = {
     "minItems": _explain_items_count,
     "maxItems": _explain_items_count,
     "uniqueItems": _explain_unique_items,
+    "minProperties": _explain_property_count,
+    "maxProperties": _explain_property_count,
+    "format": _explain_format,
 }
 
 
@@ -324,10 +367,28 @@ def _hint(error: ValidationError) -> str:
     return str(_schema(error).get("x-hint", ""))
 
 
+# Keywords that state a RULES.md row's allowed values or range; a schema
+# may name that row in `x-rule`. A value of the wrong type breaks no row.
+_VALUE_KEYWORDS = {
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+}
+
+
+def _rule(error: ValidationError) -> str:
+    if error.validator in _VALUE_KEYWORDS:
+        return str(_schema(error).get("x-rule", SCHEMA))
+    return SCHEMA
+
+
 def _is_secret(error: ValidationError, path: DocPath) -> bool:
     # Anywhere under a key: `preSharedKey: {env: <the key itself>}` is a
     # mistake that must not echo the key either.
-    if "preSharedKey" in path:
+    if is_secret_path(path):
         return True
     return bool(_schema(error).get("x-secret"))
 

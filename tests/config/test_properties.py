@@ -9,6 +9,7 @@ input finishes well within the deadline, and none needs much memory.
 from __future__ import annotations
 
 import json
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -40,8 +41,13 @@ def validate_text(text: str, *, is_json: bool = False) -> Validation:
     return validate_document(document, TUNNEL_KEYS)
 
 
+# What YAML counts as a line break (libyaml also takes NEL and the Unicode
+# line and paragraph separators).
+LINE_BREAK = re.compile("\r\n|\r|\n|\x85|\u2028|\u2029")
+
+
 def assert_every_problem_names_a_line(validation: Validation, text: str) -> None:
-    lines = max(1, text.count("\n") + 1)
+    lines = len(LINE_BREAK.findall(text)) + 1
     for problem in validation.problems:
         assert problem.line is not None and 1 <= problem.line <= lines, problem
         assert problem.col is not None and problem.col >= 1, problem

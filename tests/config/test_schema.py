@@ -194,11 +194,12 @@ class TestDiscriminatedExchanges:
         paths = {p.path[-1] for p in schema_problems(text)}
         assert paths == {"schema", "storageGb", "tls"}
 
-    def test_unknown_option_lists_the_known_one(self):
+    def test_unknown_option_suggests_the_closest_and_lists_all_five(self):
         problem = only_problem(changed("option: app-database", "option: app-databse"))
         assert problem.path == ("exchanges", 0, "option")
         assert 'did you mean "app-database"?' in problem.hint
-        assert "come later" in problem.hint
+        for option in ("scnavigator-database", "remote-database", "web-service"):
+            assert option in problem.message
 
     def test_entry_without_option_asks_for_it(self):
         problem = only_problem(

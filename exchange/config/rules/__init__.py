@@ -9,7 +9,18 @@ Messages never contain a pre-shared key, only the variable that holds it.
 One module per part of the file; importing them registers their rules.
 """
 
-from exchange.config.rules import exchanges, network, vpn
+from exchange.config.rules import (
+    exchanges,
+    file_storage,
+    network,
+    remote_database,
+    routing,
+    scnavigator_database,
+    tunnel_options,
+    vpn,
+    web_service,
+    whitelist,
+)
 from exchange.config.rules.base import RULES_BY_ID, Rule, RuleContext, rule, run_rules
 
 __all__ = [
@@ -17,8 +28,15 @@ __all__ = [
     "Rule",
     "RuleContext",
     "exchanges",
+    "file_storage",
     "network",
+    "remote_database",
+    "routing",
     "rule",
     "run_rules",
+    "scnavigator_database",
+    "tunnel_options",
     "vpn",
+    "web_service",
+    "whitelist",
 ]

@@ -38,8 +38,14 @@ class _TunnelKey:
     path: DocPath
     tunnel: int  # 1 or 2, as people count tunnels
     env: str | None  # the variable that holds the key, if it is a reference
-    # None while the variable is not set; kept out of repr, like the model's Secret.
+    # None while the variable is not set, and always for a Secrets Manager
+    # secret; kept out of repr, like the model's Secret.
     value: str | None = field(repr=False)
+    secret_name: str | None = None  # the Secrets Manager secret, if it is one
+
+    @property
+    def is_literal(self) -> bool:
+        return self.env is None and self.secret_name is None
 
     @property
     def where(self) -> str:
@@ -56,7 +62,9 @@ def _tunnel_keys(context: RuleContext) -> Iterator[_TunnelKey]:
     for index, tunnel in enumerate(context.config.vpn.tunnels):
         path = ("vpn", "tunnels", index, "preSharedKey")
         key = tunnel.pre_shared_key
-        if isinstance(key, SecretRef):
+        if isinstance(key, SecretRef) and key.secret_name is not None:
+            yield _TunnelKey(path, index + 1, None, None, key.secret_name)
+        elif isinstance(key, SecretRef) and key.env is not None:
             value = context.environ.get(key.env)
             yield _TunnelKey(path, index + 1, key.env, value)
         elif isinstance(key, Secret):
@@ -108,25 +116,31 @@ def pre_shared_key_first_character(context: RuleContext) -> Iterator[Problem]:
 
 @rule("SEC-01")
 def pre_shared_keys_stay_out_of_the_file(context: RuleContext) -> Iterator[Problem]:
-    """Pre-shared keys come from environment variables, not the file (warning)."""
+    """Pre-shared keys are kept outside the file, not written in it (warning)."""
     for key in _tunnel_keys(context):
-        if key.env is None:
+        if key.is_literal:
             yield _warning(
                 key.path,
                 f"tunnel {key.tunnel}'s pre-shared key is written in the file, "
                 "where version control keeps it",
                 "move it to an environment variable and write "
-                "preSharedKey: { env: NAME }",
+                "preSharedKey: { env: NAME }, or to Secrets Manager and write "
+                "preSharedKey: { secret: NAME }",
                 "SEC-01",
             )
 
 
 @rule("SEC-02")
 def referenced_keys_are_set(context: RuleContext) -> Iterator[Problem]:
-    """The variables that hold pre-shared keys are set (warning)."""
+    """The pre-shared keys referred to can be read (warning; error when resolving).
+
+    A Secrets Manager secret never can be, offline: only provisioning reads it.
+    """
     report = _error if context.resolve_secrets else _warning
     for key in _tunnel_keys(context):
-        if key.env is not None and key.value is None:
+        if key.secret_name is not None:
+            yield _unreadable_secret(key, resolving=context.resolve_secrets)
+        elif key.env is not None and key.value is None:
             yield report(
                 key.path,
                 f"{key.env} is not set; the key's format is checked once it is",
@@ -134,6 +148,26 @@ def referenced_keys_are_set(context: RuleContext) -> Iterator[Problem]:
                 "before provisioning",
                 "SEC-02",
             )
+
+
+def _unreadable_secret(key: _TunnelKey, *, resolving: bool) -> Problem:
+    if resolving:
+        return _error(
+            key.path,
+            f"Secrets Manager secret {key.secret_name} cannot be resolved without "
+            "AWS: validation works offline, and only provisioning reads the secret",
+            f"validate without --resolve-secrets, or give tunnel {key.tunnel}'s key "
+            "as { env: NAME } to resolve it here",
+            "SEC-02",
+        )
+    return _warning(
+        key.path,
+        f"Secrets Manager secret {key.secret_name} is read only at provisioning, "
+        "so the key's format (VPN-03 to VPN-05) is not checked here",
+        "make sure the secret exists in the stack's account and region and "
+        "holds a key of 8 to 64 letters, digits, '.' or '_', not starting with 0",
+        "SEC-02",
+    )
 
 
 def _inside_cidr_path(index: int) -> DocPath:
