@@ -70,7 +70,7 @@ def main() -> None:
             )
             home = current[-1]
             measure(
-                "exchange check (5 checks, whole command)",
+                "exchange check (6 checks, whole command)",
                 5,
                 lambda: exchange("check", str(EXAMPLE), home=home),
             )
