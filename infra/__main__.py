@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from exchange.config import InvalidConfig, load_config
-from exchange.config.model import SecretUnavailable
+from exchange.config.model import Secret, SecretRef, SecretUnavailable
 from infra import outputs
 from infra.database import MASTER_USERNAME, AppDatabase, AppDatabaseArgs
 from infra.network import Network, NetworkArgs
@@ -26,14 +26,8 @@ stack_config = pulumi.Config("exchange")
 config_path = PROJECT_ROOT / stack_config.require("config")
 try:
     config = load_config(config_path)
-    pre_shared_keys = [
-        pulumi.Output.secret(tunnel.pre_shared_key.resolve().reveal())
-        for tunnel in config.vpn.tunnels
-    ]
 except InvalidConfig as invalid:
     raise pulumi.RunError(str(invalid)) from None
-except SecretUnavailable as missing:
-    raise pulumi.RunError(str(missing)) from None
 
 # Deletion protection guards a customer's data on AWS; the simulator turns it
 # off so that its stacks can be thrown away.
@@ -48,6 +42,23 @@ tags = {"exchange:customer": slug, "managed-by": "exchange-proof"}
 # stack's aws:region says; every component inherits it from its parent.
 provider = aws.Provider(slug, region=config.region)
 in_region = pulumi.ResourceOptions(providers=[provider])
+
+
+def secret_value(reference: SecretRef | Secret) -> pulumi.Output[str]:
+    """A secret from the environment, or read from Secrets Manager at deploy time."""
+    if isinstance(reference, SecretRef) and reference.secret_name is not None:
+        version = aws.secretsmanager.get_secret_version_output(
+            secret_id=reference.secret_name,
+            opts=pulumi.InvokeOptions(provider=provider),
+        )
+        return pulumi.Output.secret(version.secret_string)
+    try:
+        return pulumi.Output.secret(reference.resolve().reveal())
+    except SecretUnavailable as missing:
+        raise pulumi.RunError(str(missing)) from None
+
+
+pre_shared_keys = [secret_value(tunnel.pre_shared_key) for tunnel in config.vpn.tunnels]
 zones = aws.get_availability_zones(
     state="available", opts=pulumi.InvokeOptions(provider=provider)
 ).names[:2]

@@ -268,7 +268,7 @@ FAILING = [
     ("MY-02", "entity: sc_entity", "entity: " + "e" * 65, "entity: eee", "error"),
     ("EXC-08", "value: sc_value", "value: sc_entity", "value: sc_entity", "error"),
     ("NLB-02", "address: 192.168.30.15", "address: 80.120.7.9", "address:", "error"),
-    ("NLB-02", "address: 192.168.30.15", "address: 10.42.7.9", "address:", "error"),
+    ("EXC-03", "address: 192.168.30.15", "address: 10.42.7.9", "address:", "error"),
     ("EXC-03", "address: 192.168.30.15", "address: 172.16.0.9", "address:", "error"),
     ("NLB-21", "      - 10.42.0.0/16\n", "      - 10.42.0.0/24\n", "firewallAllowlist",
      "error"),

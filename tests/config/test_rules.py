@@ -159,12 +159,12 @@ class TestPreSharedKeys:
             "NORDWIND_TUNNEL1_PSK is not set"
         )
 
-    def test_literal_key_is_checked_warned_about_and_never_shown(self, tmp_path):
+    def test_literal_key_is_checked_refused_and_never_shown(self, tmp_path):
         text = changed("{ env: NORDWIND_TUNNEL1_PSK }", '"Tunnel-Key"')
         validation = validate_text(tmp_path, text)
         line = line_of(text, "Tunnel-Key")
         assert found(validation, "VPN-04") == [("error", line)]
-        assert found(validation, "SEC-01") == [("warning", line)]
+        assert found(validation, "SEC-01") == [("error", line)]
         assert all("Tunnel-Key" not in line for line in validation.report())
 
     def test_environment_defaults_to_the_process_environment(

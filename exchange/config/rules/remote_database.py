@@ -23,26 +23,20 @@ def _vpn_targets(context: RuleContext) -> Iterator[tuple[RemoteDatabase, VpnTarg
             yield database, database.target
 
 
-def _is_allowed_on_premises_target(context: RuleContext, address: IPv4Address) -> bool:
-    private = any(address in network for network in PRIVATE_TARGET_RANGES)
-    return private and address not in context.config.vpc.cidr
+def _is_private_target(address: IPv4Address) -> bool:
+    return any(address in network for network in PRIVATE_TARGET_RANGES)
 
 
 @rule("NLB-02")
-def targets_are_private_and_outside_the_vpc(context: RuleContext) -> Iterator[Problem]:
-    """A load balancer target on premises is a private address outside the VPC."""
-    vpc = context.config.vpc.cidr
+def targets_are_private(context: RuleContext) -> Iterator[Problem]:
+    """A load balancer target on premises is a private address.
+
+    NLB-02 also admits the VPC's own subnets; a target there is no on-premises
+    database, which EXC-03 reports (it must lie in onPremises.networks).
+    """
     for database, target in _vpn_targets(context):
         path = (*database.path, "address")
-        if target.address in vpc:
-            yield _error(
-                path,
-                f"{target.address} lies inside the VPC {vpc}, so the load balancer "
-                "would look for the database in the VPC, not on premises",
-                "write the database's on-premises address",
-                "NLB-02",
-            )
-        elif not any(target.address in n for n in PRIVATE_TARGET_RANGES):
+        if not _is_private_target(target.address):
             yield _error(
                 path,
                 f"{target.address} is not a private address; a network load "
@@ -61,18 +55,21 @@ def targets_are_on_premises(context: RuleContext) -> Iterator[Problem]:
     listed = ", ".join(str(n) for n in on_premises)
     for database, target in _vpn_targets(context):
         # Addresses NLB-02 refuses are its to report.
-        if not _is_allowed_on_premises_target(context, target.address):
+        if not _is_private_target(target.address):
             continue
-        if not any(target.address in network for network in on_premises):
-            yield _error(
-                (*database.path, "address"),
-                f"{target.address} is not inside any of onPremises.networks "
-                f"({listed}), so no route takes the load balancer's traffic into "
-                "the tunnel",
-                "add the database's network to onPremises.networks, or correct "
-                "the address",
-                "EXC-03",
-            )
+        if target.address in context.config.vpc.cidr:
+            where = f"lies inside the VPC {context.config.vpc.cidr}, not on premises"
+        elif not any(target.address in network for network in on_premises):
+            where = f"is not inside any of onPremises.networks ({listed})"
+        else:
+            continue
+        yield _error(
+            (*database.path, "address"),
+            f"{target.address} {where}, so no route takes the load balancer's "
+            "traffic into the tunnel",
+            "add the database's network to onPremises.networks, or correct the address",
+            "EXC-03",
+        )
 
 
 @rule("NLB-21")

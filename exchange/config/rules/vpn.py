@@ -116,10 +116,10 @@ def pre_shared_key_first_character(context: RuleContext) -> Iterator[Problem]:
 
 @rule("SEC-01")
 def pre_shared_keys_stay_out_of_the_file(context: RuleContext) -> Iterator[Problem]:
-    """Pre-shared keys are kept outside the file, not written in it (warning)."""
+    """Pre-shared keys are kept outside the file, never written in it."""
     for key in _tunnel_keys(context):
         if key.is_literal:
-            yield _warning(
+            yield _error(
                 key.path,
                 f"tunnel {key.tunnel}'s pre-shared key is written in the file, "
                 "where version control keeps it",
@@ -225,7 +225,8 @@ def tunnels_have_their_own_inside_cidrs(context: RuleContext) -> Iterator[Proble
             verb = "is also" if mine == theirs else "overlaps"
             yield _error(
                 _inside_cidr_path(later),
-                f"{written} {verb} tunnel {earlier + 1}'s inside CIDR",
+                f"{written} {verb} tunnel {earlier + 1}'s inside CIDR; inside "
+                "CIDRs are unique on a VPN gateway (inferred from VPN-10)",
                 "give each tunnel its own /30"
                 + _suggest_inside_cidr([t.inside_cidr for t in tunnels]),
                 "VPN-11",
