@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,9 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from exchange.config.model import DocPath, is_secret_path
+from exchange.config.model import DocPath
 from exchange.config.problems import YAML as YAML_RULE
-from exchange.config.problems import YAML_1_1, Problem
+from exchange.config.problems import YAML_1_1, Problem, hides_secret, secret_key_in
 
 MAX_FILE_BYTES = 1024 * 1024
 # An exchange configuration is about five levels deep; far deeper is a
@@ -59,16 +61,12 @@ class _Yaml12Resolver(yaml.resolver.BaseResolver):
 for _tag, _pattern, _first in (
     (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
     (_NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    (
-        _INT,
-        r"^(?:[-+]?0b[0-1_]+|[-+]?0o[0-7_]+|[-+]?[0-9_]+|[-+]?0x[0-9a-fA-F_]+)$",
-        "-+0123456789",
-    ),
+    # The core schema's own patterns, as yaml-language-server applies them:
+    # no underscores, no 0b, and no sign before 0o or 0x.
+    (_INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
     (
         _FLOAT,
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
-        r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
         r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
         "-+0123456789.",
     ),
@@ -109,7 +107,11 @@ else:  # PyYAML built without libyaml: the same, in pure Python.
 
 _YAML11_BOOL = re.compile(r"^(y|yes|on|n|no|off)$", re.IGNORECASE)
 _YAML11_TRUE = {"y", "yes", "on"}
-_LEADING_ZERO_INT = re.compile(r"^[-+]?0[0-9_]+$")
+_LEADING_ZERO_INT = re.compile(r"^[-+]?0[0-9]+$")
+# Numbers only YAML 1.1 has: with underscores (1_000), or binary (0b101).
+_YAML11_ONLY_NUMBER = re.compile(
+    r"^[-+]?(0b[01_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)$"
+)
 _SEXAGESIMAL = re.compile(
     r"^[-+]?([1-9][0-9_]*(:[0-5]?[0-9])+|[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*)$"
 )
@@ -230,10 +232,11 @@ def parse_text(text: str, path: Path, is_json: bool = False) -> Document:
             "the file is empty",
             "start from examples/app-database.yaml",
         )
-    if is_json:
-        _check_json_syntax(path, text)
     try:
-        if not is_json:
+        if is_json:
+            # Inside the try: json's decoder recurses once per bracket.
+            _check_json_syntax(path, text)
+        else:
             _check_indentation(path, text)
             _check_events(path, text)
         root = _compose(path, text, is_json)
@@ -277,9 +280,17 @@ def parse_text(text: str, path: Path, is_json: bool = False) -> Document:
 
 def _read_bytes(path: Path) -> bytes:
     try:
-        with path.open("rb") as stream:
+        # Without O_NONBLOCK, opening a named pipe waits for a writer, for
+        # ever; with it, the open returns and fstat tells what was opened.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as stream:
+            mode = os.fstat(stream.fileno()).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(mode):
+                raise UnreadableFile(path, "not a regular file")
             # One byte more than allowed tells "too large" without reading
-            # an arbitrarily large (or endless) file.
+            # an arbitrarily large file.
             return stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise UnreadableFile(path, "no such file") from None
@@ -480,11 +491,17 @@ class _DocumentBuilder:
             if key in result:
                 first_line = self.key_positions[key_path][0]
                 line, col = _mark(key_node)
+                # Below a secret's key, a key may be the secret itself.
+                named = (
+                    f"a key under {secret_key_in(path)}"
+                    if hides_secret(path)
+                    else f'the key "{key}"'
+                )
                 raise LoadError(
                     self.file,
                     line,
                     col,
-                    f'the key "{key}" appears twice (first on line {first_line})',
+                    f"{named} appears twice (first on line {first_line})",
                     "keep one of them; a key may appear only once in a mapping",
                     key_path,
                 )
@@ -509,6 +526,8 @@ class _DocumentBuilder:
             )
         if node.id != _SCALAR or node.tag != _STR:
             shown = node.value if node.id == _SCALAR else "a collection"
+            if hides_secret(parent):
+                shown = f"under {secret_key_in(parent)}"
             raise LoadError(
                 self.file,
                 line,
@@ -543,21 +562,46 @@ class _DocumentBuilder:
             return None
         if tag == _BOOL:
             return text.lower() == "true"
-        try:
-            if tag == _INT:
-                return _int(text)
-            if tag == _FLOAT:
-                return _float(text)
-        except ValueError:
-            # Only degenerate forms such as "+_" resolve as numbers here
-            # without having digits; they are text to anyone reading them.
-            return text
+        if tag == _INT:
+            return self._int(node, path)
+        if tag == _FLOAT:
+            return self._float(node, path)
         self._check_tag(node, _STR, path)
         return text
 
+    def _int(self, node: Any, path: DocPath) -> int:
+        try:
+            return _int(node.value)
+        except ValueError:
+            # Python refuses to convert more than 4300 digits (a guard
+            # against quadratic time); no field takes such a number.
+            raise self._number_error(node, path, "has too many digits") from None
+
+    def _float(self, node: Any, path: DocPath) -> float:
+        number = _float(node.value)
+        if not math.isfinite(number):
+            # .nan passes every bound of the schema and breaks arithmetic
+            # later; .inf and 1e999 are no value any field takes either.
+            raise self._number_error(node, path, "is not a finite number")
+        return number
+
+    def _number_error(self, node: Any, path: DocPath, what: str) -> LoadError:
+        line, col = _mark(node)
+        shown = "the value" if hides_secret(path) else node.value
+        return LoadError(
+            self.file,
+            line,
+            col,
+            f"{shown} {what}",
+            "write a number (.nan and .inf are not accepted, and numbers beyond "
+            "about 1.8e308 count as .inf)",
+            path,
+        )
+
     def _warn_yaml11(self, node: Any, path: DocPath) -> None:
         text = node.value
-        secret = is_secret_path(path)
+        # A near miss such as `passwd:` holds the secret just as well.
+        secret = hides_secret(path)
         shown = "the value" if secret else text
         quoted = "quote it" if secret else f'quote it ("{text}")'
         if _YAML11_BOOL.match(text):
@@ -581,6 +625,9 @@ class _DocumentBuilder:
         elif _SEXAGESIMAL.match(text):
             message = f"{shown} is text in YAML 1.2 but a base-60 number in YAML 1.1"
             hint = f"{quoted} so that every tool reads the same text"
+        elif _YAML11_ONLY_NUMBER.match(text) and node.tag == _STR:
+            message = f"{shown} is text in YAML 1.2 but a number in YAML 1.1"
+            hint = f"{quoted} if it is text; a number takes no underscores and no 0b"
         else:
             return
         line, col = _mark(node)
@@ -598,13 +645,11 @@ class _DocumentBuilder:
 
 
 def _int(text: str) -> int:
-    digits = text.replace("_", "")
-    sign = -1 if digits.startswith("-") else 1
-    digits = digits.lstrip("+-")
-    for prefix, base in (("0b", 2), ("0o", 8), ("0x", 16)):
-        if digits.lower().startswith(prefix):
-            return sign * int(digits[2:], base)
-    return sign * int(digits, 10)
+    # The resolver allows a sign only before decimal digits.
+    for prefix, base in (("0o", 8), ("0x", 16)):
+        if text.startswith(prefix):
+            return int(text[2:], base)
+    return int(text, 10)
 
 
 def _float(text: str) -> float:
@@ -613,4 +658,4 @@ def _float(text: str) -> float:
         return -math.inf if lowered.startswith("-") else math.inf
     if lowered == ".nan":
         return math.nan
-    return float(text.replace("_", ""))
+    return float(text)

@@ -7,6 +7,7 @@ trust shapes and types; the semantic rules run on these objects afterwards.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import secrets
 import string
@@ -130,6 +131,11 @@ class Customer:
     name: str
 
 
+# The stack puts a private subnet of at least /28 in each of two zones
+# (VPC-09), which only a /27 or larger VPC holds.
+SMALLEST_VPC_PREFIX_FOR_TWO_SUBNETS = 27
+
+
 @dataclass(frozen=True)
 class Vpc:
     cidr: IPv4Network
@@ -139,7 +145,13 @@ class Vpc:
 
         /24s where the VPC is large enough, else a quarter of the VPC, and
         never smaller than /28 (VPC-09): a /27 VPC splits into two /28s.
+        Raises ValueError for a VPC smaller than /27, which the VPC-09 rule
+        refuses.
         """
+        if self.cidr.prefixlen > SMALLEST_VPC_PREFIX_FOR_TWO_SUBNETS:
+            raise ValueError(
+                f"a /{self.cidr.prefixlen} VPC has no room for two /28 subnets (VPC-09)"
+            )
         prefix = min(28, max(24, self.cidr.prefixlen + 2))
         first, second, *_ = self.cidr.subnets(new_prefix=prefix)
         return first, second
@@ -245,24 +257,59 @@ class Cron:
     # and day of week ("*" for any).
     fields: tuple[tuple[int | str, ...], ...]
 
-    # Runs looked at to find the shortest gap: enough to cover a week of a
-    # `*/15 * * * *` schedule, and years of a daily one.
-    SAMPLED_RUNS = 700
-
-    @functools.cached_property
+    @property
     def shortest_gap_seconds(self) -> int:
-        """The shortest time between two runs, over the next SAMPLED_RUNS runs."""
-        from croniter import croniter
+        """The shortest time between two runs (0 for one that never runs)."""
+        return cron_shortest_gap_seconds(self.expression) or 0
 
-        runs = croniter(self.expression, datetime(2025, 1, 1, tzinfo=UTC))
-        previous = runs.get_next(datetime)
-        shortest = None
-        for _ in range(self.SAMPLED_RUNS):
-            current = runs.get_next(datetime)
-            gap = int((current - previous).total_seconds())
-            shortest = gap if shortest is None else min(shortest, gap)
+
+# Days on which a cron runs, looked at to find the shortest gap between two
+# of them: over two years of a monthly schedule, and a century and more of
+# a 29 February one.
+SAMPLED_RUN_DAYS = 30
+_MINUTES_PER_DAY = 24 * 60
+
+
+@functools.lru_cache(maxsize=1024)
+def cron_shortest_gap_seconds(expression: str) -> int | None:
+    """The shortest time between two runs of a valid cron expression.
+
+    None when it never runs ("0 0 30 2 *"). The times of day at which it
+    runs are the same on every day it runs, so only the days are sampled
+    (SAMPLED_RUN_DAYS of them, from 2025): the gap is the shorter of the
+    closest two times in a day and the step from the last time of one day
+    to the first of the nearest next day. Cached, as files repeat their
+    schedules.
+    """
+    from croniter import croniter
+    from croniter.croniter import CroniterBadDateError
+
+    expanded, _ = croniter.expand(expression)
+    minutes = range(60) if expanded[0] == ["*"] else expanded[0]
+    hours = range(24) if expanded[1] == ["*"] else expanded[1]
+    times = sorted(60 * int(hour) + int(minute) for hour in hours for minute in minutes)
+    day_fields = " ".join(expression.split()[2:])
+    days = croniter(f"0 0 {day_fields}", datetime(2025, 1, 1, tzinfo=UTC))
+    steps: list[int] = []  # days between consecutive run days
+    try:
+        previous = days.get_next(datetime)
+        for _ in range(SAMPLED_RUN_DAYS):
+            current = days.get_next(datetime)
+            steps.append((current - previous).days)
+            if steps[-1] == 1:
+                break  # no two run days are closer
             previous = current
-        return shortest or 0
+    except CroniterBadDateError:
+        return None
+    shortest = min(steps) * _MINUTES_PER_DAY - (times[-1] - times[0])
+    for earlier, later in itertools.pairwise(times):
+        shortest = min(shortest, later - earlier)
+    return shortest * 60
+
+
+def cron_never_runs(expression: str) -> bool:
+    """Whether a valid cron expression matches no date at all ("0 0 31 4 *")."""
+    return cron_shortest_gap_seconds(expression) is None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from exchange.config import UnreadableFile, Validation, validate_file
-from exchange.config.problems import render_path
+from exchange.config.problems import Problem, render_path
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -48,14 +48,34 @@ class Run:
         return any(not v.ok or (strict and v.warnings) for v in self.validations)
 
 
+# The rule id of a problem that is the validator's fault, not the file's.
+INTERNAL = "INTERNAL"
+
+
 def validate_files(files: list[Path], *, resolve_secrets: bool = False) -> Run:
+    """Validate each file on its own: a bug met in one leaves the others checked."""
     run = Run()
     for file in files:
         try:
             run.validations.append(validate_file(file, resolve_secrets=resolve_secrets))
         except UnreadableFile as unreadable:
             run.unreadable.append(str(unreadable))
+        except Exception as error:  # a bug: reported as this file's problem
+            run.validations.append(_internal_error(file, error))
     return run
+
+
+def _internal_error(file: Path, error: Exception) -> Validation:
+    # Only the exception's type: its text may quote the file, secrets included.
+    problem = Problem(
+        path=(),
+        message=f"the validator failed on this file ({type(error).__name__})",
+        hint="this is a bug in the validator; please report it",
+        rule=INTERNAL,
+        line=1,
+        col=1,
+    )
+    return Validation(file, None, None, [problem])
 
 
 def _count(number: int, noun: str) -> str:

@@ -4,8 +4,10 @@ The schemas are read from local files into a `referencing` registry; a
 reference to anything outside it fails instead of reaching the network.
 Each jsonschema error becomes a `Problem` that says, in words, what was
 seen and how to write it instead. Messages take a field's `title` and
-`x-hint` from the schema, and never echo a value marked `x-secret` (or a
-value at a `preSharedKey`).
+`x-hint` from the schema, and never echo a value marked `x-secret`, nor a
+value or key below a secret's key (`preSharedKey`, `password`, ..., or a
+near miss such as `passwd`). A value marked `x-url` is shown without its
+user name, password, query and fragment.
 """
 
 from __future__ import annotations
@@ -23,8 +25,15 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from exchange.config.loader import Document
-from exchange.config.model import DocPath, is_secret_path
-from exchange.config.problems import SCHEMA, Problem, render_path
+from exchange.config.model import DocPath, cron_never_runs
+from exchange.config.problems import (
+    SCHEMA,
+    Problem,
+    hides_secret,
+    public_path,
+    render_path,
+    secret_key_in,
+)
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 EXCHANGE_SCHEMA_ID = "https://schemas.exchange-proof.dev/exchange.schema.json"
@@ -63,7 +72,9 @@ def _is_cron(value: object) -> bool:
     # must start fast.
     from croniter import croniter
 
-    return len(value.split()) == 5 and croniter.is_valid(value)
+    if len(value.split()) != 5 or not croniter.is_valid(value):
+        return False
+    return not cron_never_runs(value)  # "0 0 30 2 *" is valid but never runs
 
 
 # Only the formats the schemas rely on for more than a pattern; `ipv4` and
@@ -126,7 +137,9 @@ def _problems_for(error: ValidationError, document: Document) -> Iterator[Proble
     for problem_path, message, hint, at_key in explain(error, path):
         line, col = document.position(problem_path, key=at_key)
         yield Problem(
-            path=problem_path,
+            # Located at the full path, but named only up to a secret's key:
+            # a key below it may be the secret itself.
+            path=public_path(problem_path),
             message=message,
             hint=hint,
             rule=_rule(error),
@@ -144,6 +157,17 @@ def _explain_additional_properties(error: ValidationError, path: DocPath) -> Exp
     allowed = sorted(_schema(error).get("properties", {}))
     for key in error.instance:
         if key in allowed:
+            continue
+        if hides_secret(path):
+            # `preSharedKey: {Kq7v...}` is a mapping whose one key is the
+            # secret: never name it, nor guess at what it was meant to be.
+            owner = secret_key_in(path)
+            message = f"{owner} has an unknown key"
+            hint = (
+                f"write {owner}: {{ env: NAME }} with the environment variable "
+                "that holds the secret; allowed keys here: " + ", ".join(allowed)
+            )
+            yield (*path, key), message, hint, True
             continue
         suggestion = _closest(key, allowed)
         hint = f'did you mean "{suggestion}"? ' if suggestion else ""
@@ -168,7 +192,7 @@ def _explain_required(error: ValidationError, path: DocPath) -> Explained:
 
 def _explain_type(error: ValidationError, path: DocPath) -> Explained:
     expected = _type_words(error.validator_value)
-    seen = _describe(error.instance, _is_secret(error, path))
+    seen = _describe(_instance(error), _is_secret(error, path))
     hint = _hint(error)
     if not hint:
         if "text" in expected and isinstance(error.instance, (int, float)):
@@ -180,7 +204,7 @@ def _explain_type(error: ValidationError, path: DocPath) -> Explained:
 
 def _explain_enum(error: ValidationError, path: DocPath) -> Explained:
     allowed = [str(value) for value in error.validator_value]
-    shown = _show(error.instance, _is_secret(error, path))
+    shown = _show(_instance(error), _is_secret(error, path))
     message = f"{shown} is not one of: {', '.join(allowed)}"
     hints = []
     if isinstance(error.instance, str):
@@ -195,21 +219,21 @@ def _explain_enum(error: ValidationError, path: DocPath) -> Explained:
 
 def _explain_const(error: ValidationError, path: DocPath) -> Explained:
     expected = json.dumps(error.validator_value)
-    seen = _describe(error.instance, _is_secret(error, path))
+    seen = _describe(_instance(error), _is_secret(error, path))
     hint = _hint(error) or f"write {expected}"
     yield path, f"must be {expected}, got {seen}", hint, False
 
 
 def _explain_pattern(error: ValidationError, path: DocPath) -> Explained:
     what = _schema(error).get("title", "value")
-    shown = _show(error.instance, _is_secret(error, path))
+    shown = _show(_instance(error), _is_secret(error, path))
     hint = _hint(error) or f"it must match {error.validator_value}"
     yield path, f"{shown} is not a valid {what}", hint, False
 
 
 def _explain_length(error: ValidationError, path: DocPath) -> Explained:
     length = len(error.instance)
-    shown = _show(error.instance, _is_secret(error, path))
+    shown = _show(_instance(error), _is_secret(error, path))
     if error.validator == "minLength":
         if length == 0:
             message = "is empty"
@@ -224,7 +248,7 @@ def _explain_length(error: ValidationError, path: DocPath) -> Explained:
 
 def _explain_bound(error: ValidationError, path: DocPath) -> Explained:
     schema = _schema(error)
-    shown = _show(error.instance, _is_secret(error, path))
+    shown = _show(_instance(error), _is_secret(error, path))
     below = error.validator in ("minimum", "exclusiveMinimum")
     side = "below the minimum" if below else "above the maximum"
     message = f"{shown} is {side} of {error.validator_value}"
@@ -279,12 +303,12 @@ def _explain_property_count(error: ValidationError, path: DocPath) -> Explained:
 
 def _explain_format(error: ValidationError, path: DocPath) -> Explained:
     what = _schema(error).get("title", error.validator_value)
-    shown = _show(error.instance, _is_secret(error, path))
+    shown = _show(_instance(error), _is_secret(error, path))
     yield path, f"{shown} is not a valid {what}", _hint(error), False
 
 
 def _explain_other(error: ValidationError, path: DocPath) -> Explained:
-    if _is_secret(error, path):
+    if _is_secret(error, path) or _schema(error).get("x-url"):
         message = f"the value is not valid here ({error.validator})"
     else:
         message = error.message
@@ -343,14 +367,14 @@ def _no_matching_branch(
             words = _type_words(sub_error.validator_value)
             if words not in expected:
                 expected.append(words)
-    seen = _describe(error.instance, _is_secret(error, path))
+    seen = _describe(_instance(error), _is_secret(error, path))
     if expected:
         message = f"expected {' or '.join(expected)}, got {seen}"
     else:
         message = f"{seen} does not fit any of the allowed forms"
     line, col = document.position(path)
     return Problem(
-        path=path,
+        path=public_path(path),
         message=message,
         hint=_hint(error),
         rule=SCHEMA,
@@ -376,6 +400,7 @@ _VALUE_KEYWORDS = {
     "maximum",
     "exclusiveMinimum",
     "exclusiveMaximum",
+    "maxItems",  # a quota on a count, such as VGW-06's 100 routes
 }
 
 
@@ -388,9 +413,35 @@ def _rule(error: ValidationError) -> str:
 def _is_secret(error: ValidationError, path: DocPath) -> bool:
     # Anywhere under a key: `preSharedKey: {env: <the key itself>}` is a
     # mistake that must not echo the key either.
-    if is_secret_path(path):
+    if hides_secret(path):
         return True
     return bool(_schema(error).get("x-secret"))
+
+
+def _instance(error: ValidationError) -> Any:
+    """The value of the error, with a URL's credentials removed if it is `x-url`."""
+    if _schema(error).get("x-url") and isinstance(error.instance, str):
+        return redact_url(error.instance)
+    return error.instance
+
+
+def redact_url(url: str) -> str:
+    """`url` without the parts that may carry credentials.
+
+    The query and fragment are dropped, and everything between `://` and
+    the last `@` becomes `***`. Done on the text, not with urlsplit: the
+    URL at hand has just failed the schema and may not parse. A path with
+    an `@` in it loses more than it must, which errs on the safe side.
+    """
+    for mark in "?#":
+        if mark in url:
+            url = url.split(mark, 1)[0] + mark + "..."
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return f"{scheme}{separator}{rest}"
 
 
 def _show(value: Any, secret: bool) -> str:

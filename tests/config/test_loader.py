@@ -78,15 +78,17 @@ class TestData:
         assert load_document(EXAMPLE).data == expected
 
     def test_numbers_and_booleans_follow_yaml_1_2(self, tmp_path):
-        text = "a: 0x1F\nb: 1_000\nc: 1.5e3\nd: true\ne: ~\nf: .inf\n"
+        # The core schema has no underscores in numbers (1_000 is YAML 1.1),
+        # and .inf is refused as no finite number (test_hostile_input.py).
+        text = "a: 0x1F\nb: 1_000\nc: 1.5e3\nd: true\ne: ~\nf: 0o17\n"
         data = load(tmp_path, text).data
         assert data == {
             "a": 31,
-            "b": 1000,
+            "b": "1_000",
             "c": 1500.0,
             "d": True,
             "e": None,
-            "f": float("inf"),
+            "f": 15,
         }
 
     def test_a_date_stays_the_text_it_was_written_as(self, tmp_path):

@@ -321,7 +321,7 @@ PASSING = [
     ("S3-10", "bucket: nordwind-invoices", "bucket: nordwind-invoices"),
     ("EXC-05", "largestFileMb: 100", "largestFileMb: 1125"),
     ("SEC-03", "url: https://", "url: HTTPS://"),
-    ("SEC-04", "url: https://", "url: https://api@"),
+    ("SEC-04", "/v1/shipments", "/v1/shipments?page=2&monkey=1&keys_only=no"),
     ("EXC-06", "responseSchema: { type: array }", "responseSchema: { type: [array] }"),
     ("EXC-07", "readTimeoutSeconds: 30", "readTimeoutSeconds: 94"),
 ]

@@ -21,8 +21,13 @@ from exchange.config.loader import LoadError, parse_text
 from tests.config.samples import EXAMPLE, TUNNEL_KEYS
 
 EXAMPLE_TEXT = EXAMPLE.read_text()
-EXAMPLE_LINES = EXAMPLE_TEXT.splitlines()
+# Every shipped example, so that each option's rules meet mutated input.
+EXAMPLE_TEXTS = [path.read_text() for path in sorted(EXAMPLE.parent.glob("*.yaml"))]
 FAKE_PATH = Path("fuzzed.yaml")
+TRICKY_VALUES = [
+    *("10.0.0.0/16", "169.254.21.0/30", "app-database", "yes", "0777", "22:22"),
+    *(".nan", ".inf", "-.inf", "5e-324", "1e400", "0 0 30 2 *", "https://[x"),
+]
 
 # Deadline per input, as the issue sets it (2 s); far above what one takes.
 FUZZ = settings(
@@ -67,9 +72,8 @@ scalars = st.one_of(
     st.integers(min_value=-(2**40), max_value=2**40),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=30),
-    st.sampled_from(
-        ["10.0.0.0/16", "169.254.21.0/30", "app-database", "yes", "0777", "22:22"]
-    ),
+    # Values real files hold, and the edges that broke the rules before.
+    st.sampled_from(TRICKY_VALUES),
 )
 keys = st.one_of(
     st.text(min_size=1, max_size=15),
@@ -110,8 +114,8 @@ def test_any_yaml_shaped_data_is_validated_without_a_crash(data):
 
 @st.composite
 def mutated_examples(draw):
-    """The example with a few lines dropped, doubled, re-indented or garbled."""
-    lines = list(EXAMPLE_LINES)
+    """An example with a few lines dropped, doubled, re-indented or garbled."""
+    lines = draw(st.sampled_from(EXAMPLE_TEXTS)).splitlines()
     for _ in range(draw(st.integers(min_value=1, max_value=4))):
         index = draw(st.integers(min_value=0, max_value=len(lines) - 1))
         action = draw(st.sampled_from(["drop", "double", "indent", "garble", "value"]))

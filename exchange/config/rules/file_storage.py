@@ -148,17 +148,19 @@ def ticket_outlives_the_transfer(context: RuleContext) -> Iterator[Problem]:
         path = (*storage.path, "ticketLifetimeSeconds")
         if context.document.value(path) is None:
             path = (*storage.path, "largestFileMb")
-        seconds = math.ceil(needed)
-        if seconds <= LONGEST_TICKET_SECONDS:
-            hint = f"set ticketLifetimeSeconds to at least {seconds}"
+        if needed <= LONGEST_TICKET_SECONDS:
+            takes = f"{math.ceil(needed)} s"
+            hint = f"set ticketLifetimeSeconds to at least {math.ceil(needed)}"
         else:
+            # Not math.ceil: a tiny bandwidth makes `needed` infinite.
+            takes = "more than a week" if math.isinf(needed) else f"{needed:.3g} s"
             hint = (
                 "no ticket lives that long (at most 604800 s); split the files, "
                 "or plan for a higher minimumBandwidthMbps"
             )
         yield _warning(
             path,
-            f"a {storage.largest_file_mb:g} MB file takes {seconds} s at "
+            f"a {storage.largest_file_mb:g} MB file takes {takes} at "
             f"{storage.minimum_bandwidth_mbps:g} Mbit/s, longer than the ticket's "
             f"{storage.ticket_lifetime_seconds} s, so a transfer resumed or retried "
             "late finds its ticket expired (inferred)",

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
-from exchange.config.model import DocPath
+from exchange.config.model import SMALLEST_VPC_PREFIX_FOR_TWO_SUBNETS, DocPath
 from exchange.config.problems import Problem
 from exchange.config.rules.base import RuleContext, _error, _warning, rule
 
 LINK_LOCAL = IPv4Network("169.254.0.0/16")
 SMALLEST_VPC_PREFIX, LARGEST_VPC_PREFIX = 28, 16
-# Two subnets of at least /28 each (VPC-09) fit only in a /27 or larger.
-SMALLEST_VPC_PREFIX_FOR_TWO_SUBNETS = 27
 
 
 # CGW-01: ranges a customer gateway cannot be reached at from the internet.
@@ -102,24 +101,24 @@ def vpc_is_not_link_local(context: RuleContext) -> Iterator[Problem]:
         )
 
 
-@rule("RDS-17")
-def vpc_has_room_for_two_database_subnets(context: RuleContext) -> Iterator[Problem]:
-    """A VPC with an app-database is a /27 or larger, to hold two subnets (inferred).
+@rule("VPC-09")
+def vpc_has_room_for_two_subnets(context: RuleContext) -> Iterator[Problem]:
+    """The VPC is a /27 or larger, to hold two private subnets of at least a /28.
 
-    Derived from RDS-17 (two AZs) and VPC-09 (subnets are /28 at the
-    smallest); VPCs outside /16 to /28 are VPC-01's to report.
+    Whatever the exchanges, the stack puts one private subnet in each of two
+    availability zones, and a subnet is at least a /28 (VPC-09). VPCs
+    outside /16 to /28 are VPC-01's to report.
     """
     cidr = context.config.vpc.cidr
-    if not context.config.app_databases():
-        return
     if SMALLEST_VPC_PREFIX_FOR_TWO_SUBNETS < cidr.prefixlen <= SMALLEST_VPC_PREFIX:
         yield _error(
             ("vpc", "cidr"),
-            f"a /{cidr.prefixlen} VPC holds only one /28 subnet, but an app-database "
-            "needs subnets in two availability zones (inferred from RDS-17 and VPC-09)",
+            f"a /{cidr.prefixlen} VPC holds only one /28 subnet, but the stack puts "
+            "one private subnet in each of two availability zones, each at least "
+            "a /28",
             "use a /27 or larger VPC, e.g. "
             f"{cidr.supernet(new_prefix=SMALLEST_VPC_PREFIX_FOR_TWO_SUBNETS)}",
-            "RDS-17",
+            "VPC-09",
         )
 
 
@@ -139,20 +138,71 @@ def networks_do_not_overlap_the_vpc(context: RuleContext) -> Iterator[Problem]:
                 "renumber so that the VPC and the on-premises networks do not overlap",
                 "VPC-12",
             )
-    networks = config.on_premises.networks
-    for later in range(len(networks)):
-        for earlier in range(later):
-            if networks[later].overlaps(networks[earlier]):
-                path = ("onPremises", "networks", later)
-                yield _warning(
-                    path,
-                    f"{context.text(path)} overlaps onPremises.networks[{earlier}] "
-                    f"({context.text(('onPremises', 'networks', earlier))})",
-                    "list only the enclosing network, or split them so that they "
-                    "do not overlap",
-                    "VPC-12",
-                )
-                break
+    first_overlaps = _first_overlaps(config.on_premises.networks)
+    for later, earlier in sorted(first_overlaps.items()):
+        path = ("onPremises", "networks", later)
+        yield _warning(
+            path,
+            f"{context.text(path)} overlaps onPremises.networks[{earlier}] "
+            f"({context.text(('onPremises', 'networks', earlier))})",
+            "list only the enclosing network, or split them so that they "
+            "do not overlap",
+            "VPC-12",
+        )
+
+
+def _first_overlaps(networks: Sequence[IPv4Network]) -> dict[int, int]:
+    """For each network that overlaps an earlier one, the first one it overlaps.
+
+    Two CIDR blocks overlap only when one holds the other. Sorted by address
+    (the larger block first), the blocks that hold a network are the open
+    ones on a stack, and those it holds follow it in one run; the smallest
+    index among both, if it is smaller than the network's own, is the
+    answer. O(n log n), where comparing every pair took minutes for a long
+    list.
+    """
+    count = len(networks)
+    order = sorted(
+        range(count),
+        key=lambda i: (int(networks[i].network_address), networks[i].prefixlen, i),
+    )
+    starts = [int(networks[i].network_address) for i in order]
+    smallest_index = _RangeMinimum(order)
+    # (last address, smallest index of this block and those holding it)
+    holders: list[tuple[int, int]] = []
+    found: dict[int, int] = {}
+    for position, index in enumerate(order):
+        first = starts[position]
+        last = int(networks[index].broadcast_address)
+        while holders and holders[-1][0] < first:
+            holders.pop()
+        candidate = holders[-1][1] if holders else count
+        held_end = bisect_right(starts, last, lo=position + 1)
+        if held_end > position + 1:
+            candidate = min(candidate, smallest_index(position + 1, held_end))
+        if candidate < index:
+            found[index] = candidate
+        holders.append((last, min(index, holders[-1][1] if holders else count)))
+    return found
+
+
+class _RangeMinimum:
+    """The smallest of values[start:end], in constant time (a sparse table)."""
+
+    def __init__(self, values: Sequence[int]) -> None:
+        self.levels = [list(values)]
+        width = 1
+        while 2 * width <= len(values):
+            below = self.levels[-1]
+            self.levels.append(
+                [min(below[i], below[i + width]) for i in range(len(below) - width)]
+            )
+            width *= 2
+
+    def __call__(self, start: int, end: int) -> int:
+        level = (end - start).bit_length() - 1
+        row = self.levels[level]
+        return min(row[start], row[end - (1 << level)])
 
 
 @rule("CGW-01")

@@ -80,7 +80,7 @@ def firewall_admits_the_load_balancer(context: RuleContext) -> Iterator[Problem]
         if not allowlist:
             continue
         vpc = context.config.vpc
-        # A VPC too small for two subnets is VPC-01's or RDS-17's to report.
+        # A VPC too small for two subnets is VPC-01's or VPC-09's to report.
         subnets = vpc.private_subnets() if vpc.cidr.prefixlen <= 27 else (vpc.cidr,)
         missing = [s for s in subnets if not any(s.subnet_of(a) for a in allowlist)]
         if missing:

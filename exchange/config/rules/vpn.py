@@ -9,7 +9,13 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from exchange.config.model import DocPath, Secret, SecretRef
 from exchange.config.problems import Problem
-from exchange.config.rules.base import RuleContext, _error, _warning, rule
+from exchange.config.rules.base import (
+    RuleContext,
+    _error,
+    _warning,
+    describe_unset_variable,
+    rule,
+)
 from exchange.config.rules.network import LINK_LOCAL
 
 MAX_ROUTES_FROM_CUSTOMER_GATEWAY = 100
@@ -141,13 +147,14 @@ def referenced_keys_are_set(context: RuleContext) -> Iterator[Problem]:
         if key.secret_name is not None:
             yield _unreadable_secret(key, resolving=context.resolve_secrets)
         elif key.env is not None and key.value is None:
-            yield report(
-                key.path,
-                f"{key.env} is not set; the key's format is checked once it is",
-                f"export {key.env} with tunnel {key.tunnel}'s pre-shared key "
-                "before provisioning",
-                "SEC-02",
+            message, hint = describe_unset_variable(
+                key.env,
+                "preSharedKey",
+                "key",
+                f"tunnel {key.tunnel}'s pre-shared key",
+                note="; the key's format is checked once it is",
             )
+            yield report(key.path, message, hint, "SEC-02")
 
 
 def _unreadable_secret(key: _TunnelKey, *, resolving: bool) -> Problem:
@@ -261,19 +268,3 @@ def inside_cidr_is_aligned(context: RuleContext) -> Iterator[Problem]:
                 "undocumented (VPN-12 is unconfirmed, hence only a warning)",
                 "VPN-12",
             )
-
-
-@rule("VGW-06")
-def route_count_is_within_quota(context: RuleContext) -> Iterator[Problem]:
-    """At most 100 on-premises networks, one route each."""
-    on_premises = context.config.on_premises
-    count = len(on_premises.networks)
-    if count > MAX_ROUTES_FROM_CUSTOMER_GATEWAY:
-        kind = "BGP-advertised" if on_premises.routing == "bgp" else "static"
-        yield _error(
-            ("onPremises", "networks"),
-            f"{count} on-premises networks need {count} {kind} routes; AWS accepts "
-            f"at most {MAX_ROUTES_FROM_CUSTOMER_GATEWAY} from a customer gateway",
-            "merge adjacent networks into larger ones (two /24s make a /23)",
-            "VGW-06",
-        )
