@@ -11,7 +11,7 @@ import itertools
 import os
 import secrets
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from ipaddress import IPv4Address, IPv4Network
@@ -63,8 +63,12 @@ class Secret:
     def reveal(self) -> str:
         return self.value
 
-    def resolve(self, environ: dict[str, str] | None = None) -> Secret:
-        """A literal secret resolves to itself (same interface as SecretRef)."""
+    def resolve(self, environ: Mapping[str, str] | None = None) -> Secret:
+        """The secret itself: a literal needs no environment.
+
+        `environ` is accepted, and ignored, so that a value that is either a
+        literal or a `SecretRef` (a tunnel's key) resolves the same way.
+        """
         return self
 
     def __str__(self) -> str:
@@ -101,9 +105,7 @@ class SecretRef:
             return f"Secrets Manager secret {self.secret_name}"
         return f"environment variable {self.env}"
 
-    def resolve(
-        self, environ: os._Environ[str] | dict[str, str] | None = None
-    ) -> Secret:
+    def resolve(self, environ: Mapping[str, str] | None = None) -> Secret:
         """The secret from the environment.
 
         Raises `SecretUnavailable` when the variable is not set, and always
@@ -117,7 +119,7 @@ class SecretRef:
             raise SecretUnavailable(self)
         return Secret(value)
 
-    def is_set(self, environ: dict[str, str] | None = None) -> bool:
+    def is_set(self, environ: Mapping[str, str] | None = None) -> bool:
         """Whether `resolve` would succeed; never for a Secrets Manager secret."""
         if self.env is None:
             return False
@@ -250,12 +252,9 @@ class AppDatabase:
 
 @dataclass(frozen=True)
 class Cron:
-    """A five-field cron expression (UTC), already checked with croniter."""
+    """A five-field cron expression (UTC), already checked by the schema."""
 
     expression: str
-    # croniter's expansion: the values of minute, hour, day of month, month
-    # and day of week ("*" for any).
-    fields: tuple[tuple[int | str, ...], ...]
 
     @property
     def shortest_gap_seconds(self) -> int:
@@ -320,10 +319,6 @@ class Schedule:
     daily_at: time | None = None
     cron: Cron | None = None
     path: DocPath = ()
-
-    @property
-    def on_demand(self) -> bool:
-        return self.every_minutes is None and self.daily_at is None and not self.cron
 
     def shortest_interval_seconds(self) -> int | None:
         """The shortest time between two runs; None when it runs on demand."""
@@ -564,6 +559,23 @@ def _secret(value: Any, purpose: str, path: DocPath) -> SecretRef | Secret:
     return Secret(str(value))
 
 
+def _given(
+    data: dict[str, Any], **fields: tuple[str, Callable[[Any], Any]]
+) -> dict[str, Any]:
+    """The optional fields that `data` gives, converted, by field name.
+
+    `fields` maps a field to its document key and conversion; a key the
+    file leaves out is left out here too, so that the dataclass's default,
+    the one source of it in Python, applies (the schema's `default` says
+    the same, for people and editors; tests compare the two).
+    """
+    return {
+        name: convert(data[key])
+        for name, (key, convert) in fields.items()
+        if key in data
+    }
+
+
 def _optional_tuple(value: list[Any] | None) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
 
@@ -625,12 +637,7 @@ def _schedule(data: dict[str, Any], path: DocPath) -> Schedule:
         hours, minutes = data["dailyAt"].split(":")
         return Schedule(daily_at=time(int(hours), int(minutes)), path=path)
     if "cron" in data:
-        from croniter import croniter
-
-        expression = data["cron"]
-        expanded, _ = croniter.expand(expression)
-        fields = tuple(tuple(values) for values in expanded)
-        return Schedule(cron=Cron(expression, fields), path=path)
+        return Schedule(cron=Cron(data["cron"]), path=path)
     return Schedule(path=path)
 
 
@@ -672,14 +679,17 @@ def _remote_database(item: dict[str, Any], path: DocPath) -> RemoteDatabase:
             address=IPv4Address(item["address"]),
             port=int(item["port"]),
             health_check=HealthCheck(
-                protocol=check.get("protocol", "TCP"),
-                port=check.get("port"),
-                interval_seconds=check.get("intervalSeconds", 30),
-                timeout_seconds=check.get("timeoutSeconds", 10),
-                healthy_threshold=check.get("healthyThreshold", 5),
-                unhealthy_threshold=check.get("unhealthyThreshold", 2),
+                **_given(
+                    check,
+                    protocol=("protocol", str),
+                    port=("port", int),
+                    interval_seconds=("intervalSeconds", int),
+                    timeout_seconds=("timeoutSeconds", int),
+                    healthy_threshold=("healthyThreshold", int),
+                    unhealthy_threshold=("unhealthyThreshold", int),
+                )
             ),
-            idle_timeout_seconds=item.get("idleTimeoutSeconds", 350),
+            **_given(item, idle_timeout_seconds=("idleTimeoutSeconds", int)),
         )
     else:
         target = WhitelistTarget(host=item["host"], port=int(item["port"]))
@@ -689,8 +699,8 @@ def _remote_database(item: dict[str, Any], path: DocPath) -> RemoteDatabase:
         target=target,
         database=item.get("database"),
         firewall_allowlist=_networks(item.get("firewallAllowlist", [])),
-        pool_max_idle_seconds=item.get("poolMaxIdleSeconds", 300),
         path=path,
+        **_given(item, pool_max_idle_seconds=("poolMaxIdleSeconds", int)),
     )
 
 
@@ -703,9 +713,12 @@ def _file_storage(item: dict[str, Any], path: DocPath) -> FileStorage:
         largest_file_mb=float(item["largestFileMb"]),
         schedule=_schedule(item["schedule"], (*path, "schedule")),
         bucket=item.get("bucket"),
-        minimum_bandwidth_mbps=float(item.get("minimumBandwidthMbps", 10)),
-        ticket_lifetime_seconds=int(item.get("ticketLifetimeSeconds", 900)),
         path=path,
+        **_given(
+            item,
+            minimum_bandwidth_mbps=("minimumBandwidthMbps", float),
+            ticket_lifetime_seconds=("ticketLifetimeSeconds", int),
+        ),
     )
 
 
@@ -735,17 +748,20 @@ def _web_service(item: dict[str, Any], path: DocPath) -> WebService:
         name=item["name"],
         url=item["url"],
         schedule=_schedule(item["schedule"], (*path, "schedule")),
-        method=item.get("method", "GET"),
         auth=_web_service_auth(
             item.get("auth", {"type": "none"}), (*path, "auth"), item["name"]
         ),
-        content_type=item.get("contentType", "application/json"),
         response_schema=item.get("responseSchema"),
-        connect_timeout_seconds=float(item.get("connectTimeoutSeconds", 5)),
-        read_timeout_seconds=float(item.get("readTimeoutSeconds", 30)),
-        retries=int(item.get("retries", 2)),
-        allow_plain_http=bool(item.get("allowPlainHttp", False)),
         path=path,
+        **_given(
+            item,
+            method=("method", str),
+            content_type=("contentType", str),
+            connect_timeout_seconds=("connectTimeoutSeconds", float),
+            read_timeout_seconds=("readTimeoutSeconds", float),
+            retries=("retries", int),
+            allow_plain_http=("allowPlainHttp", bool),
+        ),
     )
 
 

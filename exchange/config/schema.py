@@ -68,11 +68,7 @@ def exchange_schema() -> dict[str, Any]:
 def _is_cron(value: object) -> bool:
     if not isinstance(value, str):
         return True
-    # Imported on first use: most files have no cron schedule, and validating
-    # must start fast.
-    from croniter import croniter
-
-    if len(value.split()) != 5 or not croniter.is_valid(value):
+    if not _is_valid_cron_syntax(value):
         return False
     return not cron_never_runs(value)  # "0 0 30 2 *" is valid but never runs
 
@@ -199,7 +195,7 @@ def _explain_type(error: ValidationError, path: DocPath) -> Explained:
             hint = "put the value in quotes so that it stays text"
         elif error.instance is None:
             hint = "write the value after the colon, or its entries indented below"
-    yield path, f"expected {expected}, got {seen}", hint, False
+    yield path, f"expected {expected}, got {seen}", hint or f"write {expected}", False
 
 
 def _explain_enum(error: ValidationError, path: DocPath) -> Explained:
@@ -243,19 +239,46 @@ def _explain_length(error: ValidationError, path: DocPath) -> Explained:
     else:
         message = f"{shown} is {length} characters long, longer than "
         message += f"{error.validator_value}"
-    yield path, message, _hint(error), False
+    yield path, message, _hint(error) or _length_hint(error), False
+
+
+def _length_hint(error: ValidationError) -> str:
+    limit = error.validator_value
+    unit = "character" if limit == 1 else "characters"
+    if error.validator == "maxLength":
+        return f"shorten it to at most {limit} {unit}"
+    return f"write at least {limit} {unit}"
 
 
 def _explain_bound(error: ValidationError, path: DocPath) -> Explained:
-    schema = _schema(error)
     shown = _show(_instance(error), _is_secret(error, path))
-    below = error.validator in ("minimum", "exclusiveMinimum")
-    side = "below the minimum" if below else "above the maximum"
-    message = f"{shown} is {side} of {error.validator_value}"
-    hint = _hint(error)
-    if not hint and "minimum" in schema and "maximum" in schema:
-        hint = f"use a value from {schema['minimum']} to {schema['maximum']}"
-    yield path, message, hint, False
+    limit = error.validator_value
+    if error.validator == "exclusiveMinimum":
+        message = f"must be more than {limit}, got {shown}"
+    elif error.validator == "exclusiveMaximum":
+        message = f"must be less than {limit}, got {shown}"
+    else:
+        below = error.validator == "minimum"
+        side = "below the minimum" if below else "above the maximum"
+        message = f"{shown} is {side} of {limit}"
+    yield path, message, _hint(error) or _range_hint(_schema(error)), False
+
+
+def _range_hint(schema: dict[str, Any]) -> str:
+    """How to write a value within the schema's bounds: "use a value from 1 to 300"."""
+    if "minimum" in schema and "maximum" in schema:
+        return f"use a value from {schema['minimum']} to {schema['maximum']}"
+    words = {
+        "minimum": "at least",
+        "exclusiveMinimum": "more than",
+        "maximum": "at most",
+        "exclusiveMaximum": "less than",
+    }
+    bounds = [f"{words[key]} {schema[key]}" for key in words if key in schema]
+    if not bounds:
+        return ""
+    of = "of " if bounds[0].startswith("at ") else ""
+    return f"use a value {of}{' and '.join(bounds)}"
 
 
 def _explain_items_count(error: ValidationError, path: DocPath) -> Explained:
@@ -264,12 +287,20 @@ def _explain_items_count(error: ValidationError, path: DocPath) -> Explained:
     low, high = schema.get("minItems"), schema.get("maxItems")
     has = "is empty" if count == 0 else f"has {count} {_items(count)}"
     if low is not None and low == high:
-        message = f"{has}; exactly {low} are needed"
+        message = f"{has}, but exactly {low} are needed"
     elif error.validator == "minItems":
-        message = f"{has}; at least {low} {'is' if low == 1 else 'are'} needed"
+        message = f"{has}, but at least {low} {'is' if low == 1 else 'are'} needed"
     else:
-        message = f"{has}; at most {high} are allowed"
-    yield path, message, _hint(error), False
+        message = f"{has}, but at most {high} are allowed"
+    yield path, message, _hint(error) or _items_hint(low, high, error), False
+
+
+def _items_hint(low: int | None, high: int | None, error: ValidationError) -> str:
+    if low is not None and low == high:
+        return f"list exactly {low} {_items(low)}"
+    if error.validator == "minItems":
+        return f"list at least {low} {_items(low or 0)}"
+    return f"remove items until at most {high} are left"
 
 
 def _explain_unique_items(error: ValidationError, path: DocPath) -> Explained:
@@ -293,18 +324,40 @@ def _explain_property_count(error: ValidationError, path: DocPath) -> Explained:
     if error.validator == "maxProperties":
         if len(given) <= limit:
             return  # the excess are unknown keys, which additionalProperties names
-        message = f"gives {' and '.join(given)}; at most {limit} of them may be given"
+        message = f"gives {' and '.join(given)}, but at most {limit} may be given"
     elif not error.instance:
         message = "is empty"
     else:
         message = f"has {len(given)} keys; at least {limit} are needed"
-    yield path, message, _hint(error), False
+    hint = _hint(error)
+    if not hint and error.validator == "maxProperties":
+        hint = f"keep {limit} of {' and '.join(given)} and remove the others"
+    elif not hint:
+        hint = f"give at least {limit} of: {', '.join(allowed)}"
+    yield path, message, hint, False
 
 
 def _explain_format(error: ValidationError, path: DocPath) -> Explained:
     what = _schema(error).get("title", error.validator_value)
     shown = _show(_instance(error), _is_secret(error, path))
-    yield path, f"{shown} is not a valid {what}", _hint(error), False
+    if error.validator_value == "cron" and _is_valid_cron_syntax(error.instance):
+        message = f"{shown} never runs: no date matches it"
+    else:
+        message = f"{shown} is not a valid {what}"
+    yield path, message, _hint(error) or f"write a valid {what}", False
+
+
+def _is_valid_cron_syntax(value: object) -> bool:
+    """Whether `value` is a well-formed five-field cron (which may never run)."""
+    # Imported on first use: most files have no cron schedule, and validating
+    # must start fast.
+    from croniter import croniter
+
+    return (
+        isinstance(value, str)
+        and len(value.split()) == 5
+        and bool(croniter.is_valid(value))
+    )
 
 
 def _explain_other(error: ValidationError, path: DocPath) -> Explained:
@@ -312,7 +365,8 @@ def _explain_other(error: ValidationError, path: DocPath) -> Explained:
         message = f"the value is not valid here ({error.validator})"
     else:
         message = error.message
-    yield path, message, _hint(error), False
+    hint = _hint(error) or "see docs/configuration.md for what this key accepts"
+    yield path, message, hint, False
 
 
 _EXPLAINERS = {
@@ -370,13 +424,15 @@ def _no_matching_branch(
     seen = _describe(_instance(error), _is_secret(error, path))
     if expected:
         message = f"expected {' or '.join(expected)}, got {seen}"
+        fallback = f"write {' or '.join(expected)}"
     else:
         message = f"{seen} does not fit any of the allowed forms"
+        fallback = "see docs/configuration.md for the forms this key accepts"
     line, col = document.position(path)
     return Problem(
         path=public_path(path),
         message=message,
-        hint=_hint(error),
+        hint=_hint(error) or fallback,
         rule=SCHEMA,
         line=line,
         col=col,
@@ -400,14 +456,19 @@ _VALUE_KEYWORDS = {
     "maximum",
     "exclusiveMinimum",
     "exclusiveMaximum",
+    "minItems",
     "maxItems",  # a quota on a count, such as VGW-06's 100 routes
+    "pattern",  # a name's form, such as RDS-08's database name
 }
 
 
 def _rule(error: ValidationError) -> str:
-    if error.validator in _VALUE_KEYWORDS:
-        return str(_schema(error).get("x-rule", SCHEMA))
-    return SCHEMA
+    if error.validator not in _VALUE_KEYWORDS:
+        return SCHEMA
+    named = _schema(error).get("x-rule", SCHEMA)
+    if isinstance(named, dict):  # a row per keyword: VPN-01 too few, VPN-02 too many
+        named = named.get(error.validator, SCHEMA)
+    return str(named)
 
 
 def _is_secret(error: ValidationError, path: DocPath) -> bool:

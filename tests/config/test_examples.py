@@ -25,7 +25,10 @@ INVALID_FILES = sorted(INVALID_EXAMPLES.glob("*.yaml"))
 
 # What every example may show besides its own problem: the documentation
 # addresses that stand in for public ones, and variables the test leaves unset.
-BASELINE_WARNINGS = {"CGW-01", "EXC-04", "SEC-02", "SEC-05"}
+# VPN-35 warns about every file with a remote database through the VPN whose
+# tunnels AWS does not start, EXC-09 about every file whose internet exchanges
+# have no whitelist section; an example declares either only when it is its own.
+BASELINE_WARNINGS = {"CGW-01", "EXC-04", "EXC-09", "SEC-02", "VPN-35"}
 
 
 def expectation(file: Path) -> tuple[str, str, int]:

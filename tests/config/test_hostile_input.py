@@ -190,7 +190,7 @@ class TestCronCost:
         validation = validate_text(tmp_path, VALID + extra)
         problem = only_problem(validation, "SCHEMA")
         assert problem.line == line_of(VALID, "exchanges:")
-        assert "has 51 items; at most 50 are allowed" in problem.message
+        assert "has 51 items, but at most 50 are allowed" in problem.message
 
 
 class TestDeepNesting:

@@ -24,9 +24,10 @@ def test_rules_are_registered_under_their_ids():
         "VPN-08", "VPN-09", "VPN-11", "VPN-12", "EXC-01", "EXC-02",
         "MY-02", "EXC-08", "NLB-02", "EXC-03", "NLB-21", "MY-09", "EXC-04",
         "S3-01", "S3-02", "S3-03", "S3-04", "S3-05", "S3-06", "S3-07", "S3-10",
-        "EXC-05", "SEC-03", "SEC-04", "SEC-05", "EXC-06", "EXC-07",
+        "EXC-05", "SEC-03", "SEC-04", "EXC-06", "EXC-07",
         "VPN-15", "VPN-24", "VPN-25", "VPN-29", "VPN-33",
         "VGW-01", "CGW-10", "CGW-11", "CGW-12", "CGW-13", "SG-04", "NAT-01",
+        "VPC-02", "VPC-03", "RDS-08", "VPN-35", "VPN-39", "NAT-06", "EXC-09",
     }  # fmt: skip
     assert set(RULES_BY_ID) == expected
 

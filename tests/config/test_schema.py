@@ -149,7 +149,7 @@ class TestMessages:
             "",
         )
         problem = only_problem(text)
-        assert problem.message == "has 1 item; exactly 2 are needed"
+        assert problem.message == "has 1 item, but exactly 2 are needed"
         assert "VPN-01" in problem.hint
         assert problem.line == line_of(text, "tunnels:")
 

@@ -408,7 +408,7 @@ class TestVariableNamesThatLookLikeSecrets:
             WITH_SERVICE,
         )
         validation = validate_text(tmp_path, text, ENVIRON)
-        [problem] = [p for p in validation.problems if p.rule == "SEC-05"]
+        [problem] = [p for p in validation.problems if p.rule == "SEC-02"]
         assert problem.message == "the variable named in clientSecret.env is not set"
         assert "the secret itself" in problem.hint
         assert_never_shown(validation, name)

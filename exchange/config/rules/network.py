@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -11,6 +12,12 @@ from exchange.config.problems import Problem
 from exchange.config.rules.base import RuleContext, _error, _warning, rule
 
 LINK_LOCAL = IPv4Network("169.254.0.0/16")
+# VPC-02: the private ranges AWS recommends for a VPC.
+RFC_1918 = tuple(
+    IPv4Network(cidr) for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+# VPC-03: used by some AWS services (Cloud9, SageMaker).
+AWS_SERVICES_RANGE = IPv4Network("172.17.0.0/16")
 SMALLEST_VPC_PREFIX, LARGEST_VPC_PREFIX = 28, 16
 
 
@@ -50,10 +57,20 @@ def _cidr_paths(context: RuleContext) -> Iterator[DocPath]:
             yield (*database.path, "clientNetworks", index)
 
 
+def _allowlist_paths(context: RuleContext) -> Iterator[DocPath]:
+    """Every entry of the remote databases' firewall allowlists.
+
+    Apart from `_cidr_paths`: an allowlist names the VPC on purpose (NLB-21).
+    """
+    for database in context.config.remote_databases():
+        for index in range(len(database.firewall_allowlist)):
+            yield (*database.path, "firewallAllowlist", index)
+
+
 @rule("VPC-08")
 def cidrs_are_network_addresses(context: RuleContext) -> Iterator[Problem]:
     """A CIDR names its network address, not a host inside it."""
-    for path in _cidr_paths(context):
+    for path in itertools.chain(_cidr_paths(context), _allowlist_paths(context)):
         written = context.text(path)
         interface = IPv4Interface(written)
         if interface.ip != interface.network.network_address:
@@ -98,6 +115,37 @@ def vpc_is_not_link_local(context: RuleContext) -> Iterator[Problem]:
             "which AWS does not allow for a VPC",
             "use a private range such as 10.42.0.0/16 (RFC 1918, VPC-02)",
             "VPC-04",
+        )
+
+
+@rule("VPC-02")
+def vpc_is_private(context: RuleContext) -> Iterator[Problem]:
+    """The VPC CIDR lies in an RFC 1918 range (warning: public blocks are allowed)."""
+    cidr = context.config.vpc.cidr
+    if cidr.overlaps(LINK_LOCAL) or any(cidr.subnet_of(r) for r in RFC_1918):
+        return  # link-local is VPC-04's error
+    yield _warning(
+        ("vpc", "cidr"),
+        f"{cidr} is outside the private ranges of RFC 1918 that AWS recommends; "
+        "AWS allows it, but other networks with these addresses, on the internet "
+        "or elsewhere, become unreachable from the VPC",
+        "use a block from 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, e.g. "
+        "10.42.0.0/16, unless this block is yours and chosen on purpose",
+        "VPC-02",
+    )
+
+
+@rule("VPC-03")
+def vpc_avoids_the_aws_services_range(context: RuleContext) -> Iterator[Problem]:
+    """The VPC CIDR stays clear of 172.17.0.0/16 (warning)."""
+    cidr = context.config.vpc.cidr
+    if cidr.overlaps(AWS_SERVICES_RANGE):
+        yield _warning(
+            ("vpc", "cidr"),
+            f"{cidr} overlaps 172.17.0.0/16, which some AWS services (Cloud9, "
+            "SageMaker) use, so they may not work in this VPC",
+            "use another private block, e.g. 172.18.0.0/16 or 10.42.0.0/16",
+            "VPC-03",
         )
 
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 
-from exchange.config.model import DocPath, RemoteDatabase, VpnTarget, WhitelistTarget
+from exchange.config.model import (
+    SMALLEST_VPC_PREFIX_FOR_TWO_SUBNETS,
+    DocPath,
+    RemoteDatabase,
+    VpnTarget,
+    WhitelistTarget,
+)
 from exchange.config.problems import Problem
 from exchange.config.rules.base import RuleContext, _error, _warning, rule
-from exchange.config.rules.network import DOCUMENTATION_RANGES, UNROUTABLE_RANGES
+
+# CGW-01's judgement of an address, shared: what is routable on the internet
+# does not depend on who is reached there.
+from exchange.config.rules.network import DOCUMENTATION_RANGES, _unroutable
 
 # NLB-02: the ranges an ip target outside the load balancer's VPC may be in.
 PRIVATE_TARGET_RANGES = tuple(
@@ -39,7 +48,7 @@ def targets_are_private(context: RuleContext) -> Iterator[Problem]:
         if not _is_private_target(target.address):
             yield _error(
                 path,
-                f"{target.address} is not a private address; a network load "
+                f"{target.address} is not a private address: a network load "
                 "balancer accepts ip targets only in 10.0.0.0/8, 172.16.0.0/12, "
                 "192.168.0.0/16 or 100.64.0.0/10",
                 "write the database's private on-premises address, or use "
@@ -81,14 +90,15 @@ def firewall_admits_the_load_balancer(context: RuleContext) -> Iterator[Problem]
             continue
         vpc = context.config.vpc
         # A VPC too small for two subnets is VPC-01's or VPC-09's to report.
-        subnets = vpc.private_subnets() if vpc.cidr.prefixlen <= 27 else (vpc.cidr,)
+        fits_two = vpc.cidr.prefixlen <= SMALLEST_VPC_PREFIX_FOR_TWO_SUBNETS
+        subnets = vpc.private_subnets() if fits_two else (vpc.cidr,)
         missing = [s for s in subnets if not any(s.subnet_of(a) for a in allowlist)]
         if missing:
             shown = " and ".join(str(s) for s in missing)
             yield _error(
                 (*database.path, "firewallAllowlist"),
                 f"the allowlist does not admit {shown}, where the load balancer's "
-                "nodes are; the database's firewall would drop its connections "
+                "nodes are, so the database's firewall would drop its connections "
                 "and health checks (the load balancer does not keep the client's "
                 "address)",
                 f"add the VPC's range {context.config.vpc.cidr} to the allowlist",
@@ -144,7 +154,7 @@ def whitelisted_host_is_public(context: RuleContext) -> Iterator[Problem]:
                 "EXC-04",
             )
             continue
-        what = next((w for n, w in UNROUTABLE_RANGES if address in n), None)
+        what = _unroutable(address)
         if what:
             yield _error(
                 path,

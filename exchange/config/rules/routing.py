@@ -115,3 +115,24 @@ def customer_asn_differs_from_amazon_side(context: RuleContext) -> Iterator[Prob
         "different private ASN",
         "CGW-13",
     )
+
+
+@rule("VPN-39")
+def routing_is_chosen(context: RuleContext) -> Iterator[Problem]:
+    """A file that leaves routing out hears that AWS recommends BGP (warning).
+
+    Without `routing:` the VPN is routed statically. A file that writes
+    `routing: static` has made its choice (a device without BGP), and is not
+    told again.
+    """
+    if context.document.value(("onPremises", "routing")) is not None:
+        return
+    yield _warning(
+        ("onPremises",),
+        "routing is left out, so the VPN is routed statically; AWS recommends "
+        "BGP-capable devices, whose BGP liveness detection fails over between "
+        "the tunnels faster",
+        "write routing: bgp and bgpAsn: with your device's ASN, or routing: static "
+        "for a device without BGP",
+        "VPN-39",
+    )

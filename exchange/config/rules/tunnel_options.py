@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from exchange.config.model import (
     DEFAULT_PHASE1_LIFETIME_SECONDS,
     DEFAULT_PHASE2_LIFETIME_SECONDS,
+    DEFAULT_STARTUP_ACTION,
     DocPath,
     Tunnel,
 )
@@ -122,3 +123,40 @@ def aws_initiated_tunnel_uses_ikev2(context: RuleContext) -> Iterator[Problem]:
             "device starts the tunnel",
             "VPN-33",
         )
+
+
+@rule("VPN-35")
+def tunnels_to_remote_databases_are_kept_up(context: RuleContext) -> Iterator[Problem]:
+    """Tunnels carrying AWS-initiated traffic are started by AWS (one warning a file).
+
+    With `startupAction: add`, AWS's default, only the device starts a
+    tunnel, and an idle one may go down after about ten seconds. Traffic the
+    customer's systems send brings it back up from their side; a remote
+    database reached through the VPN is called from AWS, which cannot.
+    """
+    callers = [d for d in context.config.remote_databases() if d.via == "vpn"]
+    if not callers:
+        return
+    waiting = [
+        (number, path)
+        for number, tunnel, path in _tunnels(context)
+        if (tunnel.startup_action or DEFAULT_STARTUP_ACTION) == "add"
+    ]
+    if not waiting:
+        return
+    number, path = waiting[0]
+    if len(waiting) == 2:
+        which = "both tunnels wait for your device to start them"
+    else:
+        which = f"tunnel {number} waits for your device to start it"
+    yield _warning(
+        (*path, "startupAction"),  # or the tunnel, when it is not written
+        f"{which} (startupAction: add, AWS's "
+        "default), and an idle tunnel may go down after about ten seconds; then "
+        f"the platform cannot reach remote database {callers[0].name} until your "
+        "device sends traffic",
+        "write startupAction: start (IKEv2 only) on both tunnels so that AWS "
+        "starts them, or keep traffic flowing with a keepalive (e.g. a periodic "
+        "ping from your side)",
+        "VPN-35",
+    )

@@ -1,4 +1,4 @@
-"""Rules about the VPN tunnels and their pre-shared keys."""
+"""Rules about the VPN tunnels and the format of their pre-shared keys."""
 
 from __future__ import annotations
 
@@ -9,13 +9,7 @@ from ipaddress import IPv4Interface, IPv4Network
 
 from exchange.config.model import DocPath, Secret, SecretRef
 from exchange.config.problems import Problem
-from exchange.config.rules.base import (
-    RuleContext,
-    _error,
-    _warning,
-    describe_unset_variable,
-    rule,
-)
+from exchange.config.rules.base import RuleContext, _error, _warning, rule
 from exchange.config.rules.network import LINK_LOCAL
 
 MAX_ROUTES_FROM_CUSTOMER_GATEWAY = 100
@@ -39,19 +33,18 @@ _PRE_SHARED_KEY_CHARACTER = re.compile(r"[A-Za-z0-9._]")
 
 @dataclass(frozen=True)
 class _TunnelKey:
-    """A tunnel's pre-shared key as the rules see it."""
+    """A tunnel's pre-shared key as the format rules (VPN-03 to VPN-05) see it.
+
+    Whether it is written in the file or can be read at all is the secrets
+    rules' concern (SEC-01, SEC-02).
+    """
 
     path: DocPath
     tunnel: int  # 1 or 2, as people count tunnels
     env: str | None  # the variable that holds the key, if it is a reference
-    # None while the variable is not set, and always for a Secrets Manager
-    # secret; kept out of repr, like the model's Secret.
+    # None while the variable is not set; kept out of repr, like the model's
+    # Secret.
     value: str | None = field(repr=False)
-    secret_name: str | None = None  # the Secrets Manager secret, if it is one
-
-    @property
-    def is_literal(self) -> bool:
-        return self.env is None and self.secret_name is None
 
     @property
     def where(self) -> str:
@@ -65,12 +58,11 @@ class _TunnelKey:
 
 
 def _tunnel_keys(context: RuleContext) -> Iterator[_TunnelKey]:
+    """The keys whose value can be seen here: not those in Secrets Manager."""
     for index, tunnel in enumerate(context.config.vpn.tunnels):
         path = ("vpn", "tunnels", index, "preSharedKey")
         key = tunnel.pre_shared_key
-        if isinstance(key, SecretRef) and key.secret_name is not None:
-            yield _TunnelKey(path, index + 1, None, None, key.secret_name)
-        elif isinstance(key, SecretRef) and key.env is not None:
+        if isinstance(key, SecretRef) and key.env is not None:
             value = context.environ.get(key.env)
             yield _TunnelKey(path, index + 1, key.env, value)
         elif isinstance(key, Secret):
@@ -118,63 +110,6 @@ def pre_shared_key_first_character(context: RuleContext) -> Iterator[Problem]:
                 f"{key.fix_place} a key that starts with another character",
                 "VPN-05",
             )
-
-
-@rule("SEC-01")
-def pre_shared_keys_stay_out_of_the_file(context: RuleContext) -> Iterator[Problem]:
-    """Pre-shared keys are kept outside the file, never written in it."""
-    for key in _tunnel_keys(context):
-        if key.is_literal:
-            yield _error(
-                key.path,
-                f"tunnel {key.tunnel}'s pre-shared key is written in the file, "
-                "where version control keeps it",
-                "move it to an environment variable and write "
-                "preSharedKey: { env: NAME }, or to Secrets Manager and write "
-                "preSharedKey: { secret: NAME }",
-                "SEC-01",
-            )
-
-
-@rule("SEC-02")
-def referenced_keys_are_set(context: RuleContext) -> Iterator[Problem]:
-    """The pre-shared keys referred to can be read (warning; error when resolving).
-
-    A Secrets Manager secret never can be, offline: only provisioning reads it.
-    """
-    report = _error if context.resolve_secrets else _warning
-    for key in _tunnel_keys(context):
-        if key.secret_name is not None:
-            yield _unreadable_secret(key, resolving=context.resolve_secrets)
-        elif key.env is not None and key.value is None:
-            message, hint = describe_unset_variable(
-                key.env,
-                "preSharedKey",
-                "key",
-                f"tunnel {key.tunnel}'s pre-shared key",
-                note="; the key's format is checked once it is",
-            )
-            yield report(key.path, message, hint, "SEC-02")
-
-
-def _unreadable_secret(key: _TunnelKey, *, resolving: bool) -> Problem:
-    if resolving:
-        return _error(
-            key.path,
-            f"Secrets Manager secret {key.secret_name} cannot be resolved without "
-            "AWS: validation works offline, and only provisioning reads the secret",
-            f"validate without --resolve-secrets, or give tunnel {key.tunnel}'s key "
-            "as { env: NAME } to resolve it here",
-            "SEC-02",
-        )
-    return _warning(
-        key.path,
-        f"Secrets Manager secret {key.secret_name} is read only at provisioning, "
-        "so the key's format (VPN-03 to VPN-05) is not checked here",
-        "make sure the secret exists in the stack's account and region and "
-        "holds a key of 8 to 64 letters, digits, '.' or '_', not starting with 0",
-        "SEC-02",
-    )
 
 
 def _inside_cidr_path(index: int) -> DocPath:

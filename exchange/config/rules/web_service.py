@@ -1,4 +1,7 @@
-"""Rules about web-service exchanges (option 5): transport, secrets, timing."""
+"""Rules about web-service exchanges (option 5): transport, URLs, timing.
+
+Their secrets are the secrets rules' (SEC-01, SEC-02).
+"""
 
 from __future__ import annotations
 
@@ -13,20 +16,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from exchange.config.loader import MAX_FILE_BYTES
-from exchange.config.model import (
-    DocPath,
-    OAuth2ClientCredentials,
-    SecretRef,
-    WebService,
-)
+from exchange.config.model import DocPath, OAuth2ClientCredentials, WebService
 from exchange.config.problems import Problem
-from exchange.config.rules.base import (
-    RuleContext,
-    _error,
-    _warning,
-    describe_unset_variable,
-    rule,
-)
+from exchange.config.rules.base import RuleContext, _error, _warning, rule
 
 
 def _split(url: str) -> SplitResult | None:
@@ -93,40 +85,9 @@ def web_services_use_https(context: RuleContext) -> Iterator[Problem]:
             )
 
 
-def _auth_secrets(context: RuleContext) -> Iterator[tuple[DocPath, str, object]]:
-    """(path, what, secret) for every secret of every web service's auth."""
-    for service in context.config.web_services():
-        for secret in service.auth.secrets():
-            if isinstance(secret, SecretRef):
-                yield secret.path, secret.purpose, secret
-            else:
-                key = _secret_key(service.auth.kind)
-                purpose = f"the {key} of web service {service.name}"
-                yield (*service.path, "auth", key), purpose, secret
-
-
-def _secret_key(kind: str) -> str:
-    return {
-        "basic": "password",
-        "bearer": "token",
-        "api-key": "apiKey",
-        "oauth2-client-credentials": "clientSecret",
-    }[kind]
-
-
 @rule("SEC-04")
-def web_service_secrets_stay_out_of_the_file(context: RuleContext) -> Iterator[Problem]:
-    """Web-service credentials are references, never written in the file or URL."""
-    for path, purpose, secret in _auth_secrets(context):
-        if not isinstance(secret, SecretRef):
-            yield _error(
-                path,
-                f"{purpose} is written in the file, where version control keeps it",
-                f"move it to an environment variable and write "
-                f"{path[-1]}: {{ env: NAME }}, or to Secrets Manager and write "
-                f"{path[-1]}: {{ secret: NAME }}",
-                "SEC-04",
-            )
+def urls_carry_no_credentials(context: RuleContext) -> Iterator[Problem]:
+    """A web service's URLs carry no credentials (secrets in auth are SEC-01's)."""
     for service in context.config.web_services():
         for path, url in _urls(service):
             yield from _credentials_in_url(path, url)
@@ -182,28 +143,6 @@ def _credentials_in_url(path: DocPath, url: str) -> Iterator[Problem]:
                 "remove it from the URL and give it under auth, e.g. auth: { type: "
                 "api-key, header: X-Api-Key, apiKey: { env: NAME } }",
                 "SEC-04",
-            )
-
-
-@rule("SEC-05")
-def web_service_secrets_are_set(context: RuleContext) -> Iterator[Problem]:
-    """Web-service credentials can be read (warning; error when resolving)."""
-    report = _error if context.resolve_secrets else _warning
-    for path, purpose, secret in _auth_secrets(context):
-        if not isinstance(secret, SecretRef):
-            continue
-        if secret.env is not None and secret.env not in context.environ:
-            message, hint = describe_unset_variable(
-                secret.env, str(path[-1]), "secret", purpose
-            )
-            yield report(path, message, hint, "SEC-05")
-        elif secret.env is None and context.resolve_secrets:
-            yield _error(
-                path,
-                f"{secret.where} cannot be resolved without AWS: validation works "
-                "offline, and only provisioning reads the secret",
-                "validate without --resolve-secrets, or give it as { env: NAME }",
-                "SEC-05",
             )
 
 

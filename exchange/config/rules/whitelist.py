@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from ipaddress import IPv4Interface
+from urllib.parse import urlsplit
 
 from exchange.config.model import DocPath
 from exchange.config.problems import Problem
@@ -56,3 +57,97 @@ def egress_ips_are_public(context: RuleContext) -> Iterator[Problem]:
                 "provisioning, or leave egressIps out until then",
                 "NAT-01",
             )
+
+
+# NAT-06: the stack has one NAT gateway, with its own Elastic IP, in each of
+# the two availability zones of its private subnets (VPC-09).
+NAT_GATEWAYS = 2
+
+
+@rule("NAT-06")
+def every_nat_gateway_is_whitelisted(context: RuleContext) -> Iterator[Problem]:
+    """A whitelist that lists egress IPs admits one per NAT gateway (warning).
+
+    Counted in addresses: a network admits several (SG-04 warns about it).
+    """
+    whitelist = context.config.whitelist
+    if whitelist is None:
+        return
+    admitted = sum(network.num_addresses for network in whitelist.egress_ips)
+    if not 0 < admitted < NAT_GATEWAYS:
+        return
+    yield _warning(
+        ("whitelist", "egressIps"),
+        "admits a single egress IP, but the stack has a NAT gateway in each of "
+        "its two availability zones, each with its own Elastic IP, and traffic "
+        "may leave from either (inferred from NAT-06)",
+        "list every NAT gateway's Elastic IP from the stack outputs, and admit "
+        "each of them in the firewall",
+        "NAT-06",
+    )
+
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def _internet_exchanges(context: RuleContext) -> Iterator[tuple[str, DocPath, int]]:
+    """Each exchange that reaches the customer from the egress IPs, and its port.
+
+    As (what it is, where its port is written or implied, the port).
+    """
+    for database in context.config.remote_databases():
+        if database.via == "whitelist":
+            what = f"remote database {database.name}"
+            yield what, (*database.path, "port"), database.target.port
+    for service in context.config.web_services():
+        # The schema has checked the URL; only its scheme and port are read,
+        # never echoed, since it may carry credentials (SEC-04).
+        url = urlsplit(service.url)
+        if url.scheme == "http" and not service.allow_plain_http:
+            continue  # refused by SEC-03; its fix, https, changes the port
+        try:
+            port = url.port or _DEFAULT_PORTS.get(url.scheme, 443)
+        except ValueError:
+            continue
+        yield f"web service {service.name}", (*service.path, "url"), port
+
+
+@rule("EXC-09")
+def whitelist_admits_the_exchanges(context: RuleContext) -> Iterator[Problem]:
+    """The whitelist admits every port that exchanges over the internet use.
+
+    A remote database `via: whitelist` and every web service are called from
+    the platform's egress IPs. Without a `whitelist:` section the file does
+    not say what the firewall admits (warning: it may be declared later);
+    a declared list that lacks a needed port is an error.
+    """
+    needed = list(_internet_exchanges(context))
+    if not needed:
+        return
+    ports = sorted({port for _, _, port in needed})
+    whitelist = context.config.whitelist
+    if whitelist is None:
+        listed = ", ".join(str(port) for port in ports)
+        for what, path, port in needed:
+            yield _warning(
+                path,
+                f"{what} is called over the internet from the platform's egress "
+                f"IPs on port {port}, but the file has no whitelist: section that "
+                "says what the customer's firewall admits",
+                f"add whitelist: with ports: [{listed}] (egressIps follow after "
+                "provisioning)",
+                "EXC-09",
+            )
+        return
+    reported: set[int] = set()
+    for what, _, port in needed:
+        if port in whitelist.ports or port in reported:
+            continue
+        reported.add(port)
+        yield _error(
+            ("whitelist", "ports"),
+            f"{what} is called on port {port}, which whitelist.ports does not "
+            "admit, so the customer's firewall refuses it",
+            f"add {port} to whitelist.ports, and open it in the firewall",
+            "EXC-09",
+        )
