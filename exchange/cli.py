@@ -423,7 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "--resolve-secrets",
         action="store_true",
-        help="an unresolvable secret reference is an error, not a warning",
+        help="an unresolvable secret reference is an error, not a warning; "
+        "{ secret: NAME } references are looked up in AWS Secrets Manager",
     )
     validate.set_defaults(run=cmd_validate)
 

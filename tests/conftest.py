@@ -13,6 +13,19 @@ from tests.config.samples import EXAMPLE, ROOT, TUNNEL_KEYS
 __all__ = ["EXAMPLE", "ROOT", "TUNNEL_KEYS", "environ_with"]
 
 
+@pytest.fixture(autouse=True)
+def no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may use, or go looking for, real AWS credentials.
+
+    Dummy keys stop boto3 from searching the machine's profiles, and with
+    the instance-metadata lookup off it never probes 169.254.169.254.
+    """
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
 @pytest.fixture
 def tunnel_keys(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in TUNNEL_KEYS.items():

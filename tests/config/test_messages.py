@@ -190,21 +190,6 @@ class TestSecretMessages:
         )
         assert problem.hint.startswith("make sure the secret exists")
 
-    def test_a_secrets_manager_key_is_an_error_when_resolving(self, tmp_path):
-        text = changed(
-            "preSharedKey: { env: NORDWIND_TUNNEL2_PSK }", SECRETS_MANAGER_KEY
-        )
-        path = tmp_path / "customer.yaml"
-        path.write_text(text, encoding="utf-8")
-        validation = validate_file(path, environ=TUNNEL_KEYS, resolve_secrets=True)
-        problem = only_error(validation)
-        assert problem.rule == "SEC-02"
-        assert ";" not in problem.message
-        assert problem.hint == (
-            "validate without --resolve-secrets, or give tunnel 2's pre-shared key "
-            "as { env: NAME } to resolve it here"
-        )
-
     @pytest.mark.parametrize(
         ("old", "new", "path_end", "message", "hint"),
         [

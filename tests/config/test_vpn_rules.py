@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from exchange.config import model, validate_file
+from exchange.config import model
 from exchange.config.model import SecretRef, SecretUnavailable
 from exchange.config.schema import schema_registry
 
@@ -313,14 +313,6 @@ class TestSecretsManagerReference:
         line = line_of(text, "nordwind/tunnel2-psk")
         assert found(validation, "SEC-02") == [("warning", line)]
         assert found(validation, "SEC-01") == []
-
-    def test_secret_reference_is_an_error_when_resolving(self, tmp_path):
-        path = tmp_path / "customer.yaml"
-        path.write_text(changed(TUNNEL2, self.SECRET), encoding="utf-8")
-        validation = validate_file(path, environ=TUNNEL_KEYS, resolve_secrets=True)
-        (problem,) = validation.errors
-        assert problem.rule == "SEC-02"
-        assert "without AWS" in problem.message
 
     def test_env_reference_still_resolves(self, tmp_path):
         validation = validate_text(tmp_path, VALID)

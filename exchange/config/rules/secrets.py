@@ -61,13 +61,22 @@ def secrets_stay_out_of_the_file(context: RuleContext) -> Iterator[Problem]:
 def secret_references_resolve(context: RuleContext) -> Iterator[Problem]:
     """Every secret reference can be resolved (warning; error when resolving).
 
-    A Secrets Manager secret never can be, offline: only provisioning reads it.
+    Offline a Secrets Manager secret cannot be, and only provisioning reads
+    it; with --resolve-secrets its existence is asked of AWS (its value is
+    never fetched here).
     """
     report = _error if context.resolve_secrets else _warning
     for ref in context.config.secret_refs():
         is_key = ref.path[-1:] == (_PRE_SHARED_KEY,)
         if ref.secret_name is not None:
-            yield _unreadable_secret(ref, is_key, resolving=context.resolve_secrets)
+            problem = _unreadable_secret(
+                ref,
+                is_key,
+                resolving=context.resolve_secrets,
+                region=context.config.region,
+            )
+            if problem is not None:
+                yield problem
         elif ref.env is not None and ref.env not in context.environ:
             message, hint = describe_unset_variable(
                 ref.env,
@@ -79,14 +88,18 @@ def secret_references_resolve(context: RuleContext) -> Iterator[Problem]:
             yield report(ref.path, message, hint, "SEC-02")
 
 
-def _unreadable_secret(ref: SecretRef, is_key: bool, *, resolving: bool) -> Problem:
+def _unreadable_secret(
+    ref: SecretRef, is_key: bool, *, resolving: bool, region: str
+) -> Problem | None:
     if resolving:
+        missing = _missing_in_secrets_manager(ref.secret_name or "", region)
+        if missing is None:
+            return None
         return _error(
             ref.path,
-            f"{ref.where} cannot be resolved without AWS: validation works "
-            "offline, and only provisioning reads the secret",
-            f"validate without --resolve-secrets, or give {ref.purpose} as "
-            "{ env: NAME } to resolve it here",
+            f"{ref.where} cannot be resolved in {region}: {missing}",
+            "create the secret in the stack's account and region, or run with "
+            "that account's AWS credentials",
             "SEC-02",
         )
     checked = "the key's format (VPN-03 to VPN-05)" if is_key else "it"
@@ -146,3 +159,30 @@ def describe_unset_variable(
         f"{name} is not set{note}",
         f"export {name} with {purpose} before provisioning",
     )
+
+
+def _missing_in_secrets_manager(name: str, region: str) -> str | None:
+    """Why the secret cannot be found in the region's Secrets Manager, or None.
+
+    boto3 is loaded only here, for --resolve-secrets: validating must not
+    load it otherwise.
+    """
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client(
+        "secretsmanager",
+        region_name=region,
+        config=Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 2}),
+    )
+    try:
+        client.describe_secret(SecretId=name)
+    except ClientError as error:
+        code = error.response["Error"].get("Code", "")
+        if code == "ResourceNotFoundException":
+            return "no such secret"
+        return f"AWS refused the lookup ({code})"
+    except BotoCoreError as error:
+        return f"AWS could not be asked ({type(error).__name__})"
+    return None
