@@ -124,6 +124,26 @@ def bucket_name_suffix(context: RuleContext) -> Iterator[Problem]:
             )
 
 
+@rule("S3-08")
+def bucket_name_is_likely_free(context: RuleContext) -> Iterator[Problem]:
+    """A bucket name carries the customer's slug, so it is likely free (warning).
+
+    Bucket names are unique across all AWS accounts (S3-08); whether a name is
+    taken cannot be known offline, but a generic one very likely is.
+    """
+    slug = context.config.customer.slug
+    for storage, bucket in _buckets(context):
+        if slug not in bucket.lower():
+            yield _warning(
+                (*storage.path, "bucket"),
+                f'"{bucket}" does not contain the customer\'s slug "{slug}"; bucket '
+                "names are unique across all AWS accounts, and a generic name is "
+                "likely taken already (inferred from S3-08)",
+                f"start the name with the slug, e.g. {slug}-{storage.name}",
+                "S3-08",
+            )
+
+
 @rule("S3-10")
 def bucket_name_has_no_periods(context: RuleContext) -> Iterator[Problem]:
     """A bucket name avoids periods, which break HTTPS certificates (warning)."""
