@@ -140,14 +140,9 @@ def _provision(
     except SimulatorError as error:
         raise UsageError(str(error)) from None
     elapsed = time.perf_counter() - started
-    # Cloud resources only: not the components that group them, nor the provider.
-    custom = [
-        urn
-        for urn in run.resources
-        if urn.split("::")[-2].split("$")[-1].startswith("aws:")
-    ]
     out.write(
-        f"provisioned stack {run.stack!r} on the simulator: {len(custom)} resources "
+        f"provisioned stack {run.stack!r} on the simulator: "
+        f"{len(run.cloud_resources())} resources "
         f"in {elapsed:.1f} s\noutputs (secrets masked):\n"
     )
     _write_outputs(run.masked_outputs(), out)

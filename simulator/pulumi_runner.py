@@ -24,6 +24,11 @@ from pulumi.runtime.sync_await import _sync_await
 PROGRAM = Path(__file__).resolve().parent.parent / "infra" / "__main__.py"
 
 
+def type_of(urn: str) -> str:
+    """The resource type token a URN names (`aws:ec2/vpc:Vpc`), without parents."""
+    return urn.split("::")[-2].split("$")[-1]
+
+
 @dataclass
 class StackOutput:
     value: Any
@@ -39,6 +44,10 @@ class StackRun:
     outputs: dict[str, StackOutput]
     # URN -> the mock monitor's registration (urn, id, state).
     resources: dict[str, Any]
+
+    def cloud_resources(self) -> list[str]:
+        """URNs of the AWS resources: not the components, nor the provider."""
+        return [urn for urn in self.resources if type_of(urn).startswith("aws:")]
 
     def plain_outputs(self) -> dict[str, Any]:
         return {name: out.value for name, out in self.outputs.items()}

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from infra import outputs as keys
+from simulator.pulumi_runner import type_of
 from tests.conftest import EXAMPLE, TUNNEL_KEYS
 
 pytestmark = pytest.mark.pulumi
@@ -43,7 +44,7 @@ def _of_type(stack, type_token):
     return {
         urn: registration
         for urn, registration in run.resources.items()
-        if urn.split("::")[-2].split("$")[-1] == type_token
+        if type_of(urn) == type_token
     }
 
 
@@ -56,7 +57,7 @@ def _one(stack, type_token):
 def _inputs(stack, urn):
     _, mocks = stack
     name = urn.split("::")[-1]
-    type_token = urn.split("::")[-2].split("$")[-1]
+    type_token = type_of(urn)
     (recorded,) = [
         r for r in mocks.recorded if r.name == name and r.type_ == type_token
     ]
