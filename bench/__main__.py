@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import main_job, validation
+from bench import main_job, provisioning, validation
 
-BENCHMARKS = {"validation": validation.main, "main-job": main_job.main}
+BENCHMARKS = {
+    "validation": validation.main,
+    "main-job": main_job.main,
+    "provisioning": provisioning.main,
+}
 
 
 def main() -> None:

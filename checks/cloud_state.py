@@ -104,14 +104,8 @@ def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
     ec2 = target.client("ec2")
     connection_id, connection = _vpn_connection(target)
     gateway_id = target.output(keys.VPN_GATEWAY_ID)
-    table_id = target.output(keys.PRIVATE_ROUTE_TABLE_ID)
-    (table,) = ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"]
-    propagating = {g["GatewayId"] for g in table.get("PropagatingVgws", [])}
-    table_routes = {
-        r.get("DestinationCidrBlock"): r
-        for r in table.get("Routes", [])
-        if r.get("GatewayId") == gateway_id
-    }
+    table_ids = list(target.output(keys.PRIVATE_ROUTE_TABLE_IDS))
+    tables = ec2.describe_route_tables(RouteTableIds=table_ids)["RouteTables"]
     static = target.config.on_premises.routing == "static"
     vpn_routes = {
         r["DestinationCidrBlock"]
@@ -119,36 +113,50 @@ def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
         if r.get("State") == "available"
     }
     missing, hints = [], []
-    for network in target.config.on_premises.networks:
-        cidr = str(network)
-        if cidr in table_routes:
-            continue
-        if static and cidr not in vpn_routes:
-            missing.append(f"{cidr} (no static route on {connection_id})")
-            hints.append(
-                f"add the static route {cidr} to {connection_id} "
-                "(CreateVpnConnectionRoute), or provision again"
-            )
-        elif gateway_id not in propagating:
-            missing.append(
-                f"{cidr} ({table_id} neither propagates from {gateway_id} "
-                "nor has a route to it)"
-            )
-            hints.append(
-                f"enable route propagation from {gateway_id} in {table_id} (VGW-09)"
-            )
+    active = 0
+    # Every private subnet's table must lead each on-premises network to the
+    # VPN gateway: a client in either zone must find its way back.
+    for table in tables:
+        table_id = table["RouteTableId"]
+        propagating = {g["GatewayId"] for g in table.get("PropagatingVgws", [])}
+        table_routes = {
+            r.get("DestinationCidrBlock")
+            for r in table.get("Routes", [])
+            if r.get("GatewayId") == gateway_id
+        }
+        active += len(table_routes)
+        for network in target.config.on_premises.networks:
+            cidr = str(network)
+            if cidr in table_routes:
+                continue
+            if static and cidr not in vpn_routes:
+                missing.append(f"{cidr} (no static route on {connection_id})")
+                hints.append(
+                    f"add the static route {cidr} to {connection_id} "
+                    "(CreateVpnConnectionRoute), or provision again"
+                )
+            elif gateway_id not in propagating:
+                missing.append(
+                    f"{cidr} ({table_id} neither propagates from {gateway_id} "
+                    "nor has a route to it)"
+                )
+                hints.append(
+                    f"enable route propagation from {gateway_id} in {table_id} (VGW-09)"
+                )
     if missing:
         return failed(
-            "no route to " + "; ".join(missing), "; ".join(dict.fromkeys(hints))
+            "no route to " + "; ".join(dict.fromkeys(missing)),
+            "; ".join(dict.fromkeys(hints)),
         )
     up = [t for t in connection.get("VgwTelemetry", []) if t["Status"] == "UP"]
     networks = ", ".join(str(n) for n in target.config.on_premises.networks)
-    if table_routes:
-        state = f"{len(table_routes)} active in {table_id}"
+    names = ", ".join(table_ids)
+    if active:
+        state = f"{active} routes active in {names}"
     else:
         # VGW-09: AWS propagates static routes only while a tunnel is UP.
         state = (
-            f"propagation from {gateway_id} into {table_id} enabled; the routes "
+            f"propagation from {gateway_id} into {names} enabled; the routes "
             f"appear there once a tunnel is UP ({len(up)} of 2 UP now)"
         )
     return passed(f"{networks} routed to {connection_id}; {state}")

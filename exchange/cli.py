@@ -100,18 +100,11 @@ def _write_outputs(outputs: dict[str, Any], out: TextIO, indent: int = 2) -> Non
             out.write(f"{' ' * indent}{key}: {value}\n")
 
 
-def _provision(
-    file: str, out: TextIO, validation: Validation | None = None, notes: bool = True
-) -> int:
-    import pulumi
-
-    from simulator.cloud import SimulatedCloud, SimulatorError
-    from simulator.provisioning import ProvisioningError
-
+def _provisionable(file: str, out: TextIO, validation: Validation | None) -> Validation:
+    """The validated file, when the simulator can provision it; else UsageError."""
     validation = validation or _validated(file, out)
     if not validation.ok:
-        out.write("nothing provisioned: fix the errors above first\n")
-        return FAILED
+        return validation
     unset = [ref for ref in validation.config.secret_refs() if not ref.is_set()]
     variables = [ref.env for ref in unset if ref.env is not None]
     if variables:
@@ -126,26 +119,59 @@ def _provision(
             f"nothing provisioned: the simulator cannot read {managed}; give "
             "the secret as { env: NAME } when provisioning on the simulator"
         )
+    return validation
+
+
+def _provision(
+    file: str, out: TextIO, validation: Validation | None = None, notes: bool = True
+) -> int:
+    import pulumi
+
+    from simulator.cloud import SimulatedCloud, SimulatorError
+    from simulator.provisioning import PolicyRefused, ProvisioningError
+
+    validation = _provisionable(file, out, validation)
+    if not validation.ok:
+        out.write("nothing provisioned: fix the errors above first\n")
+        return FAILED
     cloud = SimulatedCloud()
     started = time.perf_counter()
     try:
-        run = cloud.provision(validation.config, config_path=Path(file))
+        result = cloud.provision(validation.config, config_path=Path(file))
     except pulumi.RunError as stopped:
         # The program refused to run (it validates the file once more).
         out.write(f"the Pulumi program stopped: {stopped}\n")
         return FAILED
-    except ProvisioningError as refused:
-        out.write(f"provisioning refused by the simulated AWS: {refused}\n")
+    except PolicyRefused as refused:
+        for violation in refused.violations:
+            out.write(f"policy violation: {violation}\n")
+        out.write("nothing provisioned: the policy pack refused the stack\n")
+        return FAILED
+    except ProvisioningError as error:
+        out.write(f"provisioning refused by the simulated AWS: {error}\n")
+        out.write(f"what was created is recorded: `exchange down {file}` removes it\n")
         return FAILED
     except SimulatorError as error:
         raise UsageError(str(error)) from None
     elapsed = time.perf_counter() - started
-    out.write(
-        f"provisioned stack {run.stack!r} on the simulator: "
-        f"{len(run.cloud_resources())} resources "
-        f"in {elapsed:.1f} s\noutputs (secrets masked):\n"
-    )
-    _write_outputs(run.masked_outputs(), out)
+    count = len(result.plan.declared)
+    if result.action == "unchanged":
+        out.write(
+            f"stack {result.customer!r} on the simulator: no changes "
+            f"({count} resources, checked in {elapsed:.1f} s)\n"
+        )
+    else:
+        if result.action == "replaced":
+            out.write(
+                f"the stack changed ({result.plan.summary()}); the simulator "
+                "cannot update in place, so it replaced the stack\n"
+            )
+        out.write(
+            f"provisioned stack {result.customer!r} on the simulator: "
+            f"{count} resources in {elapsed:.1f} s\n"
+        )
+    out.write("outputs (secrets masked):\n")
+    _write_outputs(result.outputs, out)
     if notes:
         for limitation in cloud.environment().limitations:
             out.write(f"note: {limitation}\n")
@@ -154,6 +180,134 @@ def _provision(
 
 def cmd_up(args: argparse.Namespace) -> int:
     return _provision(args.file, sys.stdout)
+
+
+def _customer_of(file: str) -> str:
+    """The customer a configuration file is for (it must at least be valid)."""
+    validation = validate_file(Path(file))
+    if not validation.ok:
+        _print_validation(validation, sys.stdout)
+        raise UsageError(f"{file} is not valid; its customer cannot be known")
+    return validation.config.customer.slug
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from simulator.cloud import SimulatedCloud, SimulatorError
+    from simulator.provisioning import ProvisioningError
+
+    try:
+        customer = _customer_of(args.file)
+    except UnreadableFile as unreadable:
+        raise UsageError(str(unreadable)) from None
+    started = time.perf_counter()
+    try:
+        deleted = SimulatedCloud().deprovision(customer)
+    except ProvisioningError as error:
+        print(f"the simulated AWS refused to delete: {error}")
+        return FAILED
+    except SimulatorError as error:
+        raise UsageError(str(error)) from None
+    print(
+        f"removed stack {customer!r} from the simulator: {deleted} resources "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return OK
+
+
+def cmd_outputs(args: argparse.Namespace) -> int:
+    from simulator.cloud import SimulatedCloud, SimulatorError
+
+    try:
+        customer = _customer_of(args.file)
+    except UnreadableFile as unreadable:
+        raise UsageError(str(unreadable)) from None
+    cloud = SimulatedCloud()
+    try:
+        outputs = cloud.stack_outputs(customer, show_secrets=args.show_secrets)
+    except SimulatorError as error:
+        raise UsageError(str(error)) from None
+    if args.format == "json":
+        sys.stdout.write(json.dumps(outputs, indent=2, sort_keys=True) + "\n")
+    else:
+        _write_outputs(outputs, sys.stdout, indent=0)
+    return OK
+
+
+def cmd_vpn_config(args: argparse.Namespace) -> int:
+    from exchange import vpn_device
+
+    try:
+        validation = validate_file(Path(args.file))
+    except UnreadableFile as unreadable:
+        raise UsageError(str(unreadable)) from None
+    if not validation.ok:
+        _print_validation(validation, sys.stdout)
+        print("no device configuration written: fix the errors above first")
+        return FAILED
+    config = validation.config
+    connection, amazon_side_asn = _described_connection(config, args.stack_outputs)
+    try:
+        files = vpn_device.render(
+            args.device, config, connection, amazon_side_asn=amazon_side_asn
+        )
+    except ValueError as mismatch:
+        # The stack and the file disagree (routing, tunnels, selectors).
+        print(f"no device configuration written: {mismatch}")
+        return FAILED
+    folder = Path(args.out or f"vpn-config-{config.customer.slug}-{args.device}")
+    try:
+        written = vpn_device.write_files(folder, files)
+    except OSError as error:
+        raise UsageError(f"{folder}: cannot write: {error.strerror}") from None
+    for path, file in zip(written, files, strict=True):
+        note = (
+            " (secret: mode 0600, keep it out of version control)"
+            if file.secret
+            else ""
+        )
+        print(f"wrote {path}{note}")
+    return OK
+
+
+def _described_connection(config: Any, stack_outputs: str | None) -> tuple[dict, int]:
+    """The customer's VPN connection and the VGW's ASN, as AWS describes them."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from infra import outputs as keys
+
+    if stack_outputs:
+        import boto3
+
+        outputs = _read_outputs(stack_outputs)
+        ec2 = boto3.client("ec2", region_name=outputs.get(keys.REGION, config.region))
+    else:
+        from exchange.environment import simulator_session
+        from simulator.cloud import SimulatedCloud
+
+        cloud = SimulatedCloud()
+        stack = (
+            cloud.environment().stacks.get(config.customer.slug)
+            if cloud.is_running()
+            else None
+        )
+        if stack is None:
+            raise UsageError(
+                f"customer {config.customer.slug!r} is not provisioned on a running "
+                f"simulator: run `exchange up {config.source}` first, or against AWS "
+                "pass --stack-outputs FILE (from `pulumi stack output --json`)"
+            )
+        outputs = stack.outputs
+        ec2 = simulator_session(config.region).client(
+            "ec2", endpoint_url=cloud.environment().aws_endpoint_url
+        )
+    from exchange.vpn_device import describe_connection
+
+    try:
+        return describe_connection(ec2, outputs[keys.VPN_CONNECTION_ID])
+    except KeyError as missing:
+        raise UsageError(f"the stack outputs have no {missing}") from None
+    except (BotoCoreError, ClientError) as error:
+        raise UsageError(f"cannot describe the VPN connection: {error}") from None
 
 
 # -- check --------------------------------------------------------------------
@@ -428,6 +582,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("file", metavar="FILE", help=file_help)
     up.set_defaults(run=cmd_up)
+
+    down = commands.add_parser(
+        "down",
+        parents=[common],
+        help="remove a configuration's stack from the simulator",
+    )
+    down.add_argument("file", metavar="FILE", help=file_help)
+    down.set_defaults(run=cmd_down)
+
+    outputs = commands.add_parser(
+        "outputs",
+        parents=[common],
+        help="print a stack's outputs on the simulator (on AWS: pulumi stack output)",
+    )
+    outputs.add_argument("file", metavar="FILE", help=file_help)
+    outputs.add_argument(
+        "--show-secrets", action="store_true", help="reveal the secret outputs"
+    )
+    outputs.add_argument(
+        "--format", choices=["text", "json"], default="text", help="how to print"
+    )
+    outputs.set_defaults(run=cmd_outputs)
+
+    vpn_config = commands.add_parser(
+        "vpn-config",
+        parents=[common],
+        help="write the customer's VPN device configuration from the stack",
+    )
+    vpn_config.add_argument("file", metavar="FILE", help=file_help)
+    vpn_config.add_argument(
+        "--device",
+        choices=["strongswan", "generic"],
+        default="strongswan",
+        help="the customer's VPN device (default: strongswan)",
+    )
+    vpn_config.add_argument(
+        "--out",
+        metavar="DIR",
+        help="the folder to write (default: vpn-config-<customer>-<device>)",
+    )
+    vpn_config.add_argument(
+        "--stack-outputs",
+        metavar="JSON",
+        help="a real stack: its outputs from `pulumi stack output --json`; the "
+        "connection is then described with this machine's AWS credentials",
+    )
+    vpn_config.set_defaults(run=cmd_vpn_config)
 
     check = commands.add_parser(
         "check", parents=[common], help="prove a provisioned configuration works"

@@ -12,10 +12,13 @@ import pulumi
 import pulumi_aws as aws
 
 from exchange.config import InvalidConfig, load_config
-from exchange.config.model import Secret, SecretRef, SecretUnavailable
+from exchange.config.model import Secret, SecretRef, SecretUnavailable, VpnTarget
 from infra import outputs
 from infra.database import MASTER_USERNAME, AppDatabase, AppDatabaseArgs
+from infra.egress import Egress, EgressArgs
+from infra.load_balancer import RemoteDatabaseGateway, RemoteDatabaseGatewayArgs
 from infra.network import Network, NetworkArgs
+from infra.storage import FileStorage, FileStorageArgs
 from infra.vpn import TunnelArgs, VpnLink, VpnLinkArgs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -62,33 +65,55 @@ pre_shared_keys = [secret_value(tunnel.pre_shared_key) for tunnel in config.vpn.
 zones = aws.get_availability_zones(
     state="available", opts=pulumi.InvokeOptions(provider=provider)
 ).names[:2]
+try:
+    public_subnets = config.vpc.public_subnets() if config.needs_egress() else None
+except ValueError as small:
+    raise pulumi.RunError(f"{config.source}: vpc.cidr: {small}") from None
 network = Network(
     slug,
     NetworkArgs(
         cidr=config.vpc.cidr,
         private_subnets=config.vpc.private_subnets(),
+        public_subnets=public_subnets,
         availability_zones=zones,
         tags=tags,
     ),
     opts=in_region,
 )
+private_subnet_ids = [subnet.id for subnet in network.private_subnets]
+private_route_table_ids = [table.id for table in network.private_route_tables]
 vpn = VpnLink(
     slug,
     VpnLinkArgs(
         vpc_id=network.vpc.id,
-        route_table_ids=[network.private_route_table.id],
+        route_table_ids=private_route_table_ids,
         customer_gateway_ip=config.on_premises.customer_gateway_ip,
         on_premises_networks=config.on_premises.networks,
         tunnels=tuple(
-            TunnelArgs(inside_cidr=tunnel.inside_cidr, pre_shared_key=key)
+            TunnelArgs(options=tunnel, pre_shared_key=key)
             for tunnel, key in zip(config.vpn.tunnels, pre_shared_keys, strict=True)
         ),
         static_routing=config.on_premises.routing == "static",
         bgp_asn=config.on_premises.bgp_asn,
+        amazon_side_asn=config.vpn.amazon_side_asn,
         tags=tags,
     ),
     opts=in_region,
 )
+
+egress = None
+if public_subnets is not None:
+    egress = Egress(
+        f"{slug}-egress",
+        EgressArgs(
+            public_subnet_ids=[subnet.id for subnet in network.public_subnets],
+            private_route_table_ids=private_route_table_ids,
+            availability_zones=zones,
+            internet_gateway=network.internet_gateway,
+            tags=tags,
+        ),
+        opts=in_region,
+    )
 
 databases = {}
 for exchange in config.app_databases():
@@ -98,7 +123,7 @@ for exchange in config.app_databases():
         AppDatabaseArgs(
             identifier=identifier,
             vpc_id=network.vpc.id,
-            subnet_ids=[subnet.id for subnet in network.private_subnets],
+            subnet_ids=private_subnet_ids,
             engine_version=exchange.engine_version,
             instance_class=exchange.instance_class,
             storage_gb=exchange.storage_gb,
@@ -121,12 +146,79 @@ for exchange in config.app_databases():
         outputs.DB_MASTER_SECRET_ARN: database.master_user_secret_arn,
     }
 
+remote_databases = {}
+for exchange in config.remote_databases():
+    if not isinstance(exchange.target, VpnTarget):
+        continue  # via whitelist: the platform goes out through Egress
+    gateway = RemoteDatabaseGateway(
+        f"{slug}-{exchange.name}",
+        RemoteDatabaseGatewayArgs(
+            vpc_id=network.vpc.id,
+            vpc_cidr=config.vpc.cidr,
+            subnet_ids=private_subnet_ids,
+            target_address=exchange.target.address,
+            port=exchange.target.port,
+            health_check=exchange.target.health_check,
+            idle_timeout_seconds=exchange.target.idle_timeout_seconds,
+            client_networks=(config.vpc.cidr,),
+            tags={**tags, "exchange:exchange": exchange.name},
+        ),
+        opts=in_region,
+    )
+    remote_databases[exchange.name] = {
+        outputs.NLB_DNS_NAME: gateway.dns_name,
+        outputs.NLB_PORT: gateway.listener_port,
+        outputs.NLB_TARGET_GROUP_ARN: gateway.target_group_arn,
+        outputs.NLB_SECURITY_GROUP_ID: gateway.security_group_id,
+        outputs.NLB_TARGET: f"{exchange.target.address}:{exchange.target.port}",
+    }
+
+# One bucket may serve several file-storage exchanges, each in its folder.
+buckets: dict[str, list] = {}
+for exchange in config.file_storages():
+    buckets.setdefault(config.bucket_name(exchange), []).append(exchange)
+file_storages = {}
+for bucket_name, exchanges in buckets.items():
+    storage = FileStorage(
+        bucket_name,
+        FileStorageArgs(
+            bucket_name=bucket_name,
+            folders=tuple(exchange.folder for exchange in exchanges),
+            force_destroy=not deletion_protection,
+            tags=tags,
+        ),
+        opts=in_region,
+    )
+    for exchange in exchanges:
+        file_storages[exchange.name] = {
+            outputs.BUCKET_NAME: storage.bucket_name,
+            outputs.BUCKET_PREFIX: exchange.folder,
+        }
+
 pulumi.export(outputs.REGION, config.region)
+pulumi.export(outputs.CUSTOMER, slug)
 pulumi.export(outputs.VPC_ID, network.vpc.id)
-pulumi.export(outputs.PRIVATE_SUBNET_IDS, [s.id for s in network.private_subnets])
-pulumi.export(outputs.PRIVATE_ROUTE_TABLE_ID, network.private_route_table.id)
+pulumi.export(outputs.VPC_CIDR, str(config.vpc.cidr))
+pulumi.export(outputs.PRIVATE_SUBNET_IDS, private_subnet_ids)
+pulumi.export(outputs.PRIVATE_ROUTE_TABLE_IDS, private_route_table_ids)
+pulumi.export(outputs.PUBLIC_SUBNET_IDS, [s.id for s in network.public_subnets])
 pulumi.export(outputs.VPN_GATEWAY_ID, vpn.vpn_gateway.id)
+pulumi.export(outputs.AMAZON_SIDE_ASN, vpn.vpn_gateway.amazon_side_asn)
 pulumi.export(outputs.CUSTOMER_GATEWAY_ID, vpn.customer_gateway.id)
 pulumi.export(outputs.VPN_CONNECTION_ID, vpn.connection.id)
 pulumi.export(outputs.TUNNEL_OUTSIDE_IPS, vpn.tunnel_outside_ips)
+pulumi.export(
+    outputs.TUNNEL_PRESHARED_KEYS,
+    pulumi.Output.secret(
+        pulumi.Output.all(
+            vpn.connection.tunnel1_preshared_key, vpn.connection.tunnel2_preshared_key
+        )
+    ),
+)
+pulumi.export(outputs.EGRESS_IPS, egress.egress_ips if egress else [])
+pulumi.export(
+    outputs.NAT_GATEWAY_IDS, [g.id for g in egress.nat_gateways] if egress else []
+)
 pulumi.export(outputs.DATABASES, databases)
+pulumi.export(outputs.REMOTE_DATABASES, remote_databases)
+pulumi.export(outputs.FILE_STORAGES, file_storages)

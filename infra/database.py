@@ -56,6 +56,7 @@ class AppDatabase(pulumi.ComponentResource):
                 to_port=args.port,
                 cidr_ipv4=str(network),
                 description=f"MySQL from on-premises {network}",
+                tags=args.tags,
                 opts=child,
             )
         # A parameter group of our own, so that TLS is enforced by the server
@@ -74,7 +75,12 @@ class AppDatabase(pulumi.ComponentResource):
                     apply_method="immediate",
                 )
             ],
-            tags=args.tags,
+            # A configuration that does not require TLS says so where the
+            # policy pack and a console reader see it.
+            tags={
+                **args.tags,
+                **({} if args.tls_required else {"exchange:tls": "optional"}),
+            },
             opts=child,
         )
         self.subnet_group = aws.rds.SubnetGroup(

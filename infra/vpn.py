@@ -1,18 +1,60 @@
-"""The site-to-site VPN: gateway, customer gateway, connection, routes."""
+"""The site-to-site VPN: gateway, customer gateway, connection, routes.
+
+Both tunnels get every option the configuration sets; an option it leaves
+out is not sent, so AWS applies its documented default (VPN-14..31) and the
+customer's device configuration is written from what AWS then describes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from exchange.config.model import Tunnel
+
+# The configuration's tunnel options: each is the VpnConnection input
+# tunnelN_<option> of the same name.
+TUNNEL_OPTIONS = (
+    "ike_versions",
+    "phase1_encryption_algorithms",
+    "phase1_integrity_algorithms",
+    "phase1_dh_group_numbers",
+    "phase1_lifetime_seconds",
+    "phase2_encryption_algorithms",
+    "phase2_integrity_algorithms",
+    "phase2_dh_group_numbers",
+    "phase2_lifetime_seconds",
+    "rekey_margin_time_seconds",
+    "rekey_fuzz_percentage",
+    "replay_window_size",
+    "dpd_timeout_seconds",
+    "dpd_timeout_action",
+    "startup_action",
+)
+
 
 @dataclass
 class TunnelArgs:
-    inside_cidr: IPv4Network
+    options: Tunnel
     pre_shared_key: pulumi.Output[str]
+
+    def inputs(self, number: int) -> dict[str, Any]:
+        """The VpnConnection inputs for this tunnel as tunnel `number`."""
+        inputs: dict[str, Any] = {
+            f"tunnel{number}_inside_cidr": str(self.options.inside_cidr),
+            f"tunnel{number}_preshared_key": self.pre_shared_key,
+        }
+        for option in TUNNEL_OPTIONS:
+            value = getattr(self.options, option)
+            if value is not None:
+                inputs[f"tunnel{number}_{option}"] = (
+                    list(value) if isinstance(value, tuple) else value
+                )
+        return inputs
 
 
 @dataclass
@@ -25,6 +67,7 @@ class VpnLinkArgs:
     static_routing: bool
     bgp_asn: int | None
     tags: dict[str, str]
+    amazon_side_asn: int | None = None
 
 
 class VpnLink(pulumi.ComponentResource):
@@ -36,6 +79,11 @@ class VpnLink(pulumi.ComponentResource):
 
         self.vpn_gateway = aws.ec2.VpnGateway(
             f"{name}-vgw",
+            # Left out, AWS picks 64512 (VGW-01); with BGP it must differ
+            # from the customer's ASN, which the rules check.
+            amazon_side_asn=(
+                str(args.amazon_side_asn) if args.amazon_side_asn is not None else None
+            ),
             tags={**args.tags, "Name": f"{name}-vgw"},
             opts=child,
         )
@@ -62,10 +110,8 @@ class VpnLink(pulumi.ComponentResource):
             vpn_gateway_id=self.vpn_gateway.id,
             customer_gateway_id=self.customer_gateway.id,
             static_routes_only=args.static_routing,
-            tunnel1_inside_cidr=str(first.inside_cidr),
-            tunnel1_preshared_key=first.pre_shared_key,
-            tunnel2_inside_cidr=str(second.inside_cidr),
-            tunnel2_preshared_key=second.pre_shared_key,
+            **first.inputs(1),
+            **second.inputs(2),
             tags={**args.tags, "Name": f"{name}-vpn"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
         )

@@ -2,37 +2,75 @@
 
 moto 5.2.5 accepts a VPN connection's options and forgets them, leaves out
 its tunnels' telemetry and routes, and has no VPN static routes or route
-propagation at all (see PULUMI-NOTES.md). A check that read that state would
-prove nothing, so this module teaches moto's EC2 models and responses to
-answer those describe calls the way AWS does. The patches are installed once
-per process by `complete_moto()`, before the first request, and work the same
-in-process (`mock_aws`, in tests) and in the simulator's moto server.
+propagation at all (see PULUMI-NOTES.md). It hands out Elastic IPs from
+loopback, gives NAT gateways private IPs outside their subnets, and reports
+every load balancer target healthy in no availability zone. A check that read
+that state would prove nothing, so this module teaches moto's models and
+responses to answer the way AWS does:
+
+- VPN connections keep their tunnel options (outside IP per tunnel, inside
+  CIDR, pre-shared key), static routes and VGW telemetry; deleting one frees
+  its outside IPs. VGW route propagation shows in `describe_route_tables`.
+  VPN gateways get AWS's default Amazon-side ASN.
+- Elastic IPs and tunnel outside IPs come from documentation ranges
+  (`EIP_POOL`, `TUNNEL_OUTSIDE_POOL`), distinct across the whole server.
+- NAT gateways' private IPs lie in their subnet; deleting one frees its
+  private IP and disassociates its Elastic IP.
+- Load balancer IP targets keep their availability zone, and their health is
+  `unavailable` until the data plane reports a probe (`set_target_health`).
+- RDS-managed master secrets hold a random password for the real user.
+
+The patches are installed once per process by `complete_moto()`, before the
+first request, and work the same in-process (`mock_aws`, in tests) and in the
+simulator's moto server.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import logging
 import secrets
 import string
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
+from moto.ec2.exceptions import EC2ClientError
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_ip_addresses import ElasticAddressBackend
+from moto.ec2.models.nat_gateways import NatGateway, NatGatewayBackend
 from moto.ec2.models.route_tables import Route, RouteTable
+from moto.ec2.models.subnets import Subnet
 from moto.ec2.models.vpn_connections import VPNConnection
+from moto.ec2.models.vpn_gateway import VpnGatewayBackend
 from moto.ec2.responses.vpn_connections import VPNConnections
+from moto.ec2.utils import generate_dns_from_ip
+from moto.elbv2.exceptions import ValidationError
+from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
 from moto.rds.models import MasterUserSecret
 
 from exchange.config.model import generate_pre_shared_key
 
 log = logging.getLogger("simulator")
 
-# AWS gives each tunnel an outside address of its own from Amazon's public
-# space. The simulator takes them from TEST-NET-2, which exists only inside
-# its network namespaces.
-TUNNEL_OUTSIDE_POOL = ipaddress.IPv4Network("198.51.100.0/24")
+# AWS takes Elastic IPs and tunnel outside IPs from Amazon's public space. The
+# simulator takes them from documentation ranges, which exist only inside its
+# network namespaces: the upper half of each, so that the lower halves stay
+# free for customers' example addresses (a customer gateway at 203.0.113.10,
+# an on-premises host at 198.51.100.20). The first host of each pool is kept
+# for the simulated internet's router on that network.
+EIP_POOL = ipaddress.IPv4Network("203.0.113.128/25")
+TUNNEL_OUTSIDE_POOL = ipaddress.IPv4Network("198.51.100.128/25")
+
+# Held while an address is picked and until the resource that holds it is in
+# moto's state, so that concurrent requests to the server never pick the same.
+_pool_lock = threading.RLock()
+
+# AWS's default Amazon-side ASN for a VPN gateway created without one (VGW-01).
+DEFAULT_AMAZON_SIDE_ASN = 64512
 
 # AWS's documented defaults for tunnel options left unset (RULES.md
 # VPN-14..31); describe returns them, so the simulator does too.
@@ -77,19 +115,60 @@ _LIST_OPTIONS = {
     "Phase2DHGroupNumbers": "Phase2DHGroupNumbers",
 }
 
+# The states DescribeTargetHealth can report (TargetHealthStateEnum).
+TARGET_HEALTH_STATES = frozenset(
+    {
+        "initial",
+        "healthy",
+        "unhealthy",
+        "unhealthy.draining",
+        "unused",
+        "draining",
+        "unavailable",
+    }
+)
+
+# Before any health check result exists AWS says `initial` /
+# Elb.InitialHealthChecking, which would promise that checks are running.
+# None run until the data plane probes, so the simulator says `unavailable`,
+# whose documented reason for "target health is unavailable" is
+# Elb.InternalError, and says why in the description.
+NO_PROBE_YET = {
+    "State": "unavailable",
+    "Reason": "Elb.InternalError",
+    "Description": "no health probe has run yet in the simulator",
+}
+
 _installed = False
-_outside_lock = threading.Lock()
-_outside_used: set[ipaddress.IPv4Address] = set()
 
 
-def _allocate_outside_ip() -> str:
-    with _outside_lock:
-        # .1 is kept for the simulated internet's router.
-        for address in list(TUNNEL_OUTSIDE_POOL.hosts())[1:]:
-            if address not in _outside_used:
-                _outside_used.add(address)
-                return str(address)
-    raise RuntimeError(f"the tunnel outside pool {TUNNEL_OUTSIDE_POOL} is used up")
+def _ec2_backends() -> Iterator[Any]:
+    """Every EC2 backend in use, across accounts and regions (the whole server)."""
+    for account in list(ec2_backends.values()):
+        yield from list(account.values())
+
+
+def _free_in_pool(
+    pool: ipaddress.IPv4Network, taken: set[str], count: int
+) -> list[str]:
+    """Up to `count` free addresses of `pool`, lowest first, past its router."""
+    free = (str(a) for a in itertools.islice(pool.hosts(), 1, None))
+    return list(itertools.islice((a for a in free if a not in taken), count))
+
+
+# -- VPN connections ---------------------------------------------------------------
+
+
+def _tunnel_outside_ips_in_use() -> set[str]:
+    # A deleted connection stays visible (state "deleted"), as on AWS, but its
+    # outside IPs go back to the pool.
+    return {
+        tunnel["OutsideIpAddress"]
+        for backend in _ec2_backends()
+        for connection in list(backend.vpn_connections.values())
+        if connection.state != "deleted" and connection.options
+        for tunnel in connection.options.get("TunnelOptions", ())
+    }
 
 
 def _random_inside_cidr(taken: set[str]) -> str:
@@ -108,10 +187,12 @@ def _generated_key() -> str:
     return generate_pre_shared_key(32)
 
 
-def _tunnel_options(requested: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _tunnel_options(
+    requested: list[dict[str, Any]], outside_ips: list[str]
+) -> list[dict[str, Any]]:
     tunnels = []
     taken = {t.get("TunnelInsideCidr") for t in requested if t.get("TunnelInsideCidr")}
-    for index in range(2):
+    for index, outside_ip in enumerate(outside_ips):
         spec = requested[index] if index < len(requested) else {}
         options = dict(TUNNEL_DEFAULTS)
         for key, value in spec.items():
@@ -134,13 +215,15 @@ def _tunnel_options(requested: list[dict[str, Any]]) -> list[dict[str, Any]]:
         options["TunnelInsideCidr"] = inside
         # AWS generates a 32-character key when none is given (VPN-06).
         options["PreSharedKey"] = spec.get("PreSharedKey") or _generated_key()
-        options["OutsideIpAddress"] = _allocate_outside_ip()
+        options["OutsideIpAddress"] = outside_ip
         tunnels.append(options)
     return tunnels
 
 
-def _complete_connection(connection: VPNConnection, requested: dict[str, Any]) -> None:
-    tunnels = _tunnel_options(requested.get("TunnelOptions") or [])
+def _complete_connection(
+    connection: VPNConnection, requested: dict[str, Any], outside_ips: list[str]
+) -> None:
+    tunnels = _tunnel_options(requested.get("TunnelOptions") or [], outside_ips)
     connection.options = {
         "EnableAcceleration": _as_bool(requested.get("EnableAcceleration", False)),
         "StaticRoutesOnly": _as_bool(requested.get("StaticRoutesOnly", False)),
@@ -241,9 +324,21 @@ def _propagating_vgws(self: RouteTable) -> list[dict[str, str]]:
 
 
 def _create_vpn_connection(self: VPNConnections) -> ActionResult:
-    result = _original_create_vpn_connection(self)
-    connection = result.result["VpnConnection"]
-    _complete_connection(connection, self._get_param("Options", {}) or {})
+    with _pool_lock:
+        outside_ips = _free_in_pool(
+            TUNNEL_OUTSIDE_POOL, _tunnel_outside_ips_in_use(), count=2
+        )
+        if len(outside_ips) < 2:
+            raise EC2ClientError(
+                "VpnConnectionLimitExceeded",
+                f"The simulator's tunnel outside pool {TUNNEL_OUTSIDE_POOL} has no "
+                "two free addresses left.",
+            )
+        result = _original_create_vpn_connection(self)
+        connection = result.result["VpnConnection"]
+        _complete_connection(
+            connection, self._get_param("Options", {}) or {}, outside_ips
+        )
     return result
 
 
@@ -279,7 +374,235 @@ def _set_propagation(self: VPNConnections, enabled: bool) -> EmptyResult:
     return EmptyResult()
 
 
+def _create_vpn_gateway(self: VpnGatewayBackend, *args: Any, **kwargs: Any) -> Any:
+    gateway = _original_create_vpn_gateway(self, *args, **kwargs)
+    if gateway.amazon_side_asn is None:
+        gateway.amazon_side_asn = DEFAULT_AMAZON_SIDE_ASN
+    return gateway
+
+
 _original_create_vpn_connection = VPNConnections.create_vpn_connection
+_original_create_vpn_gateway = VpnGatewayBackend.create_vpn_gateway
+
+
+# -- Elastic IPs -------------------------------------------------------------------
+
+
+def _allocate_address(
+    self: ElasticAddressBackend,
+    domain: str,
+    address: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Any:
+    if address:
+        # Taking back a given address (AllocateAddress Address=...) is moto's.
+        return _original_allocate_address(self, domain, address=address, tags=tags)
+    with _pool_lock:
+        in_use = {
+            eip.public_ip
+            for backend in _ec2_backends()
+            for eip in list(backend.addresses)
+        }
+        free = _free_in_pool(EIP_POOL, in_use, count=1)
+        if not free:
+            raise EC2ClientError(
+                "AddressLimitExceeded",
+                f"The maximum number of addresses has been reached: the simulator's "
+                f"Elastic IP pool {EIP_POOL} is used up.",
+            )
+        # A released address leaves moto's list, so it is free again here.
+        return _original_allocate_address(self, domain, address=free[0], tags=tags)
+
+
+_original_allocate_address = ElasticAddressBackend.allocate_address
+
+
+# -- NAT gateways ------------------------------------------------------------------
+
+
+def _free_subnet_address(backend: Any, subnet: Subnet) -> str | None:
+    taken = set(subnet._subnet_ips)
+    for eni in backend.get_all_network_interfaces():
+        if eni.subnet is not None and eni.subnet.id == subnet.id:
+            taken.update(a.get("PrivateIpAddress") for a in eni.private_ip_addresses)
+    # AWS reserves the first four addresses and the last one of every subnet
+    # (VPC-10); hosts() already leaves out the network and broadcast addresses.
+    for host in itertools.islice(subnet.cidr.hosts(), 3, None):
+        if host not in subnet._reserved_ips and str(host) not in taken:
+            return str(host)
+    return None
+
+
+def _move_private_ip(gateway: NatGateway, address: str) -> None:
+    # moto gives the gateway, and the network interface it creates for it, a
+    # random 10.x address; AWS takes a free one from the gateway's subnet.
+    eni = gateway._eni
+    eni.private_ip_address = address
+    for entry in eni.private_ip_addresses:
+        if entry.get("Primary"):
+            entry["PrivateIpAddress"] = address
+            if "PrivateDnsName" in entry:
+                entry["PrivateDnsName"] = generate_dns_from_ip(address)
+    if getattr(eni, "private_dns_name", None):
+        eni.private_dns_name = generate_dns_from_ip(address)
+    gateway.private_ip = address
+    for entry in gateway.address_set:
+        entry["privateIp"] = address
+
+
+def _create_nat_gateway(
+    self: NatGatewayBackend,
+    subnet_id: str,
+    allocation_id: str,
+    tags: dict[str, str] | None = None,
+    connectivity_type: str = "public",
+) -> NatGateway:
+    subnet = self.get_subnet(subnet_id)
+    with _pool_lock:
+        address = _free_subnet_address(self, subnet)
+        if address is None:
+            raise EC2ClientError(
+                "InsufficientFreeAddressesInSubnet",
+                f"Subnet {subnet_id} has no free address for a NAT gateway.",
+            )
+        gateway = _original_create_nat_gateway(
+            self, subnet_id, allocation_id, tags, connectivity_type
+        )
+        _move_private_ip(gateway, address)
+        subnet.request_ip(address, gateway)
+    return gateway
+
+
+def _delete_nat_gateway(self: NatGatewayBackend, nat_gateway_id: str) -> NatGateway:
+    if nat_gateway_id not in self.nat_gateways:
+        raise EC2ClientError(
+            "NatGatewayNotFound", f"The Nat Gateway {nat_gateway_id} was not found"
+        )
+    gateway = _original_delete_nat_gateway(self, nat_gateway_id)
+    # AWS disassociates the Elastic IP (it stays allocated until released) and
+    # deletes the gateway's network interface, which frees its private IP.
+    eni = gateway._eni
+    if eni.id in self.enis:
+        for eip in list(self.addresses):
+            if eip.eni is eni:
+                self.disassociate_address(address=eip.public_ip)
+        self.get_subnet(gateway.subnet_id).del_subnet_ip(gateway.private_ip)
+        self.delete_network_interface(eni.id)
+    return gateway
+
+
+_original_create_nat_gateway = NatGatewayBackend.create_nat_gateway
+_original_delete_nat_gateway = NatGatewayBackend.delete_nat_gateway
+
+
+# -- Load balancer targets ---------------------------------------------------------
+
+
+def _target_zone(group: FakeTargetGroup, target: dict[str, Any]) -> str | None:
+    """The availability zone AWS records for an IP target (NLB-04)."""
+    if group.target_type != "ip":
+        return None
+    if target.get("AvailabilityZone"):
+        return target["AvailabilityZone"]
+    try:
+        address = ipaddress.ip_address(target["Id"])
+    except ValueError:
+        raise ValidationError(
+            f"Target {target['Id']} is not an IP address, and target group "
+            f"{group.name} takes IP targets."
+        ) from None
+    for subnet in group.ec2_backend.describe_subnets(
+        filters={"vpc-id": [group.vpc_id]}
+    ):
+        if address in subnet.cidr:
+            return subnet.availability_zone
+    raise ValidationError(
+        f"IP target {address} lies outside the subnets of VPC {group.vpc_id}: give "
+        "its AvailabilityZone ('all' for an on-premises address) (NLB-04)."
+    )
+
+
+def _register_targets(self: FakeTargetGroup, targets: list[dict[str, Any]]) -> None:
+    # Every target is checked before any is registered, as AWS refuses the call.
+    zones = {target["Id"]: _target_zone(self, target) for target in targets}
+    _original_register(self, targets)
+    for target_id, zone in zones.items():
+        if zone:
+            self.targets[target_id]["AvailabilityZone"] = zone
+
+
+def _target_health(
+    self: FakeTargetGroup, target: dict[str, Any], ec2_backend: Any
+) -> FakeHealthStatus:
+    status = _original_health_for(self, target, ec2_backend)
+    registered = self.targets.get(target["Id"])
+    # moto's answers for unregistered, draining or stopped targets are AWS's;
+    # only its "healthy" for everything else is made up.
+    if registered is None or status.status != "healthy":
+        return status
+    if not self.load_balancer_arns:
+        health = {
+            "State": "unused",
+            "Reason": "Target.NotInUse",
+            "Description": "Target group is not configured to receive traffic "
+            "from the load balancer",
+        }
+    else:
+        health = registered.get("TargetHealth") or NO_PROBE_YET
+    status = FakeHealthStatus(
+        registered["Id"],
+        registered["Port"],
+        self.health_check_port,
+        health["State"],
+        health.get("Reason") or None,
+        health.get("Description") or None,
+    )
+    status.availability_zone = registered.get("AvailabilityZone")
+    return status
+
+
+def _health_target(self: FakeHealthStatus) -> dict[str, Any]:
+    target = {"Id": self.instance_id, "Port": self.port}
+    zone = getattr(self, "availability_zone", None)
+    if zone:
+        target["AvailabilityZone"] = zone
+    return target
+
+
+def set_target_health(
+    backend: Any,
+    target_group_arn: str,
+    target_id: str,
+    port: int,
+    state: str,
+    reason: str = "",
+    description: str = "",
+) -> None:
+    """Record a target's real health-check result, as the data plane's probe saw it.
+
+    `backend` is the elbv2 backend of the target group's account and region;
+    `state` and `reason` are AWS's (TargetHealthStateEnum, TargetHealthReasonEnum).
+    """
+    if state not in TARGET_HEALTH_STATES:
+        raise ValueError(f"{state!r} is not a target health state of AWS")
+    group = backend.target_groups.get(target_group_arn)
+    if group is None:
+        raise KeyError(f"no target group {target_group_arn}")
+    target = group.targets.get(target_id)
+    if target is None or int(target["Port"]) != int(port):
+        raise KeyError(f"{target_group_arn} has no target {target_id}:{port}")
+    target["TargetHealth"] = {
+        "State": state,
+        "Reason": reason,
+        "Description": description,
+    }
+
+
+_original_register = FakeTargetGroup.register
+_original_health_for = FakeTargetGroup.health_for
+
+
+# -- RDS ---------------------------------------------------------------------------
 
 # Characters RDS accepts in a master password: printable ASCII without
 # / ' " @ and space (RDS-06, the strictest reading).
@@ -308,7 +631,14 @@ def complete_moto() -> None:
     VPNConnections.disable_vgw_route_propagation = lambda self: _set_propagation(
         self, False
     )
+    VpnGatewayBackend.create_vpn_gateway = _create_vpn_gateway
     RouteTable.routes = property(_route_table_routes)
     RouteTable.propagating_vgws = property(_propagating_vgws)
+    ElasticAddressBackend.allocate_address = _allocate_address
+    NatGatewayBackend.create_nat_gateway = _create_nat_gateway
+    NatGatewayBackend.delete_nat_gateway = _delete_nat_gateway
+    FakeTargetGroup.register = _register_targets
+    FakeTargetGroup.health_for = _target_health
+    FakeHealthStatus.target = property(_health_target)
     MasterUserSecret._generate_secret_string = _managed_master_secret
     _installed = True

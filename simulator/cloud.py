@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,8 @@ from infra import outputs as keys
 from simulator import mariadb
 
 if TYPE_CHECKING:
+    from simulator.provisioning import Recorded
+    from simulator.provisioning.preview import Plan
     from simulator.pulumi_runner import StackRun
 
 log = logging.getLogger("simulator")
@@ -69,16 +71,63 @@ class SimulatorError(Exception):
 
 
 @dataclass
+class StackRecord:
+    """The simulator's state of one stack: what it made, in creation order.
+
+    The simulator's counterpart of a Pulumi state file; `down` deletes from
+    it, newest first. Secrets are masked in it.
+    """
+
+    customer: str
+    region: str
+    resources: list[Recorded] = field(default_factory=list)
+    # The program failed part-way: the resources are there, the stack not.
+    failed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer,
+            "region": self.region,
+            "failed": self.failed,
+            "resources": [r.to_json() for r in self.resources],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StackRecord:
+        from simulator.provisioning import Recorded
+
+        return cls(
+            customer=data["customer"],
+            region=data["region"],
+            failed=data.get("failed", False),
+            resources=[Recorded.from_json(r) for r in data["resources"]],
+        )
+
+
+@dataclass
+class Provisioned:
+    """What `provision` did: created, replaced or left unchanged, and why."""
+
+    customer: str
+    action: str  # "created", "replaced" or "unchanged"
+    plan: Plan
+    outputs: dict[str, Any]  # secrets masked
+    run: StackRun | None
+
+
+@dataclass
 class TrackedProcess:
     pid: int
     what: str
     # The kernel's start time of the process (clock ticks since boot): a pid
     # reused by another program after a crash has a different one.
     start_ticks: int
+    # The customer whose data plane it serves; empty for the AWS API.
+    customer: str = ""
 
     @classmethod
-    def of(cls, pid: int, what: str) -> TrackedProcess:
-        return cls(pid=pid, what=what, start_ticks=_start_ticks(pid))
+    def of(cls, pid: int, what: str, customer: str = "") -> TrackedProcess:
+        return cls(pid=pid, what=what, start_ticks=_start_ticks(pid), customer=customer)
 
     def is_ours(self) -> bool:
         try:
@@ -94,8 +143,12 @@ def _start_ticks(pid: int) -> int:
 
 
 class SimulatedCloud:
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(
+        self, home: Path | None = None, *, program: Path | None = None
+    ) -> None:
         self.home = home or simulator_home()
+        # The Pulumi program to run: infra/ unless a test brings its own.
+        self.program = program
 
     # -- files ----------------------------------------------------------------
 
@@ -114,11 +167,43 @@ class SimulatedCloud:
             TrackedProcess(**p) for p in json.loads(self._processes_file.read_text())
         ]
 
-    def _track(self, pid: int, what: str) -> None:
-        tracked = [*self._processes(), TrackedProcess.of(pid, what)]
+    def _track(self, pid: int, what: str, customer: str = "") -> None:
+        self._save_processes(
+            [*self._processes(), TrackedProcess.of(pid, what, customer)]
+        )
+
+    def _save_processes(self, tracked: list[TrackedProcess]) -> None:
         tmp = self._processes_file.with_suffix(".tmp")
         tmp.write_text(json.dumps([asdict(p) for p in tracked], indent=2))
         tmp.replace(self._processes_file)
+
+    def _stack_file(self, customer: str) -> Path:
+        return self.home / "stacks" / f"{customer}.json"
+
+    def recorded_customers(self) -> list[str]:
+        """Customers with resources in the simulator, failed stacks included."""
+        return sorted(path.stem for path in (self.home / "stacks").glob("*.json"))
+
+    def stack_record(self, customer: str) -> StackRecord | None:
+        """The resources the simulator made for `customer`, if any."""
+        path = self._stack_file(customer)
+        if not path.exists():
+            return None
+        return StackRecord.from_json(json.loads(path.read_text()))
+
+    def _save_record(self, record: StackRecord) -> None:
+        path = self._stack_file(record.customer)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record.to_json(), indent=2) + "\n")
+        tmp.replace(path)
+
+    def _fingerprint_key(self) -> bytes:
+        path = self.home / "fingerprint.key"
+        if not path.exists():
+            path.write_bytes(os.urandom(32))
+            path.chmod(0o600)
+        return path.read_bytes()
 
     def environment(self) -> Environment:
         return Environment.load(self.environment_file)
@@ -243,74 +328,192 @@ class SimulatedCloud:
         self._check_home()
         if not self.home.exists():
             return []
-        stopped = []
-        for process in self._processes():
-            if process.is_ours():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGTERM)
-                stopped.append(process)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for process in stopped:
-            while process.is_ours() and time.monotonic() < deadline:
-                _reap(process.pid)
-                time.sleep(0.02)
-            if process.is_ours():
-                log.warning(
-                    "%s (pid %d) ignored SIGTERM; killing it", process.what, process.pid
-                )
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGKILL)
-                _reap(process.pid)
+        stopped = _end_processes(self._processes())
         self._remove_socket_dir()
         shutil.rmtree(self.home, ignore_errors=True)
         return stopped
 
     # -- provisioning ---------------------------------------------------------
 
-    def provision(self, config: ExchangeConfig, *, config_path: Path) -> StackRun:
-        """Run the Pulumi program for `config` and build its data plane."""
+    def provision(
+        self,
+        config: ExchangeConfig,
+        *,
+        config_path: Path,
+        enforce_policies: bool = True,
+        data_plane: bool = True,
+    ) -> Provisioned:
+        """Bring `config`'s stack to what the program declares; build its data plane.
+
+        Like `pulumi up`: a preview first (resource policies through
+        `validate`, and the difference with the stack as recorded), then the
+        update; a policy violation (PolicyRefused) stops it before anything
+        is created. A stack that would not change is left as it is. Without
+        `data_plane`, only the control plane is provisioned (benchmarks of
+        the program itself). A changed
+        one is replaced as a whole, since the simulator has no provider to
+        update resources in place; the result says so.
+        """
         # Imported here: pulumi-aws takes a second or more to load.
         from simulator.provisioning import CloudMocks
-        from simulator.pulumi_runner import run_program
+        from simulator.provisioning.preview import PreviewMocks
 
         environment = self.start()
         customer = config.customer.slug
         with self._locked():
             environment = self.environment()
-            if customer in environment.stacks or customer in environment.failed_stacks:
-                raise SimulatorError(
-                    f"customer {customer!r} was already provisioned in this simulator; "
-                    "run `exchange sim stop` to start again from an empty cloud"
-                )
-            # Recorded before the run: a run that fails half-way leaves its
-            # resources in the simulated AWS, and a second run must not mix
-            # with them.
-            environment.failed_stacks.append(customer)
-            environment.save(self.environment_file)
+            key = self._fingerprint_key()
+            program_config = {
+                "exchange:config": str(config_path.resolve()),
+                "exchange:deletionProtection": "false",
+                "aws:region": config.region,
+            }
+            previous = self.stack_record(customer)
+            validate = _resource_policies if enforce_policies else None
+            preview = PreviewMocks(
+                endpoint_url=environment.aws_endpoint_url,
+                region=config.region,
+                validate=validate,
+                fingerprint_key=key,
+                previous=previous.resources if previous else [],
+            )
+            planned = self._run(preview, program_config, customer, preview=True)
+            plan = preview.finish()
+            if enforce_policies:
+                _stack_policies(plan.declared, planned)
+            if previous is not None and not previous.failed and plan.unchanged:
+                stack = environment.stacks[customer]
+                return Provisioned(customer, "unchanged", plan, stack.outputs, None)
+            if previous is not None:
+                log.info("replacing the stack of %s: %s", customer, plan.summary())
+                self._tear_down(previous, environment)
             mocks = CloudMocks(
-                endpoint_url=environment.aws_endpoint_url, region=config.region
+                endpoint_url=environment.aws_endpoint_url,
+                region=config.region,
+                validate=validate,
+                fingerprint_key=key,
             )
             log.info("running the Pulumi program for %s under the mocks", customer)
-            run = run_program(
-                mocks,
-                {
-                    "exchange:config": str(config_path.resolve()),
-                    "exchange:deletionProtection": "false",
-                    "aws:region": config.region,
-                },
-                stack_name=customer,
-            )
+            record = StackRecord(customer, config.region, failed=True)
+            try:
+                run = self._run(mocks, program_config, customer)
+            finally:
+                # Whatever was made is recorded, so that `down` can remove a
+                # stack that failed half-way.
+                record.resources = list(mocks.recorded)
+                self._save_record(record)
+                if record.failed and customer not in environment.failed_stacks:
+                    environment.failed_stacks.append(customer)
+                    environment.save(self.environment_file)
+            if enforce_policies:
+                # As under `pulumi up`, stack policies see the real outputs
+                # too; a violation leaves the stack recorded as failed.
+                _stack_policies(record.resources, run)
             stack = StackState(
                 customer=customer,
                 config_path=str(config_path.resolve()),
                 # Secret outputs stay masked in the published state.
                 outputs=run.masked_outputs(),
             )
-            stack.vantage_points = self._build_data_plane(config, stack, environment)
-            environment.failed_stacks.remove(customer)
+            if data_plane:
+                stack.vantage_points = self._build_data_plane(
+                    config, stack, environment
+                )
+            record.failed = False
+            self._save_record(record)
+            if customer in environment.failed_stacks:
+                environment.failed_stacks.remove(customer)
             environment.stacks[customer] = stack
             environment.save(self.environment_file)
-            return run
+            action = "created" if previous is None else "replaced"
+            return Provisioned(customer, action, plan, stack.outputs, run)
+
+    def _run(
+        self,
+        mocks: Any,
+        program_config: dict[str, str],
+        customer: str,
+        *,
+        preview: bool = False,
+    ) -> StackRun:
+        from simulator.pulumi_runner import PROGRAM, run_program
+
+        return run_program(
+            mocks,
+            program_config,
+            stack_name=customer,
+            preview=preview,
+            program=self.program or PROGRAM,
+        )
+
+    def stack_outputs(self, customer: str, *, show_secrets: bool = False) -> dict:
+        """A stack's outputs; secret ones masked unless `show_secrets`.
+
+        The published state keeps secrets masked, so revealing one asks the
+        simulated AWS again, as `pulumi stack output --show-secrets` reads
+        them from its encrypted state.
+        """
+        if not self.is_running():
+            raise SimulatorError("no simulator is running: run `exchange up FILE`")
+        environment = self.environment()
+        stack = environment.stacks.get(customer)
+        if stack is None:
+            raise SimulatorError(
+                f"customer {customer!r} has no stack in this simulator"
+            )
+        outputs = dict(stack.outputs)
+        if show_secrets and keys.TUNNEL_PRESHARED_KEYS in outputs:
+            ec2 = simulator_session(outputs[keys.REGION]).client(
+                "ec2", endpoint_url=environment.aws_endpoint_url
+            )
+            (connection,) = ec2.describe_vpn_connections(
+                VpnConnectionIds=[outputs[keys.VPN_CONNECTION_ID]]
+            )["VpnConnections"]
+            outputs[keys.TUNNEL_PRESHARED_KEYS] = [
+                tunnel["PreSharedKey"]
+                for tunnel in connection["Options"]["TunnelOptions"]
+            ]
+        return outputs
+
+    def deprovision(self, customer: str) -> int:
+        """Remove everything of `customer`'s stack, like `pulumi destroy`.
+
+        Returns how many resources were deleted. Nothing of another
+        customer is touched: only what the customer's record lists is
+        deleted, and only the processes started for the customer are ended.
+        """
+        if not self.is_running():
+            raise SimulatorError("no simulator is running; nothing to remove")
+        with self._locked():
+            environment = self.environment()
+            record = self.stack_record(customer)
+            if record is None:
+                raise SimulatorError(
+                    f"customer {customer!r} has no stack in this simulator"
+                )
+            deleted = self._tear_down(record, environment)
+            environment.save(self.environment_file)
+            return deleted
+
+    def _tear_down(self, record: StackRecord, environment: Environment) -> int:
+        from simulator.provisioning import destroy
+
+        customer = record.customer
+        tracked = self._processes()
+        _end_processes([p for p in tracked if p.customer == customer])
+        self._save_processes([p for p in tracked if p.customer != customer])
+        for resource in record.resources:
+            if resource.type_ == "aws:rds/instance:Instance":
+                identifier = resource.outputs.get("identifier", "")
+                shutil.rmtree(self.home / "mariadb" / identifier, ignore_errors=True)
+                shutil.rmtree(self.home / "tls" / identifier, ignore_errors=True)
+        deleted = destroy(environment.aws_endpoint_url, record.region, record.resources)
+        self._stack_file(customer).unlink(missing_ok=True)
+        environment.stacks.pop(customer, None)
+        if customer in environment.failed_stacks:
+            environment.failed_stacks.remove(customer)
+        log.info("removed %d resources of %s", deleted, customer)
+        return deleted
 
     def _build_data_plane(
         self, config: ExchangeConfig, stack: StackState, environment: Environment
@@ -340,7 +543,7 @@ class SimulatedCloud:
                     tls=self._server_certificate(authority, name, address),
                     require_tls=_requires_tls(rds, instance),
                     on_started=lambda pid, name=name: self._track(
-                        pid, f"mariadb {name}"
+                        pid, f"mariadb {name}", stack.customer
                     ),
                     socket_dir=self.socket_dir,
                 )
@@ -419,6 +622,54 @@ def _server_environment() -> dict[str, str]:
     # Servers inherit neither the caller's secrets nor its AWS settings.
     keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME", "VIRTUAL_ENV", "PYTHONPATH")
     return {name: os.environ[name] for name in keep if name in os.environ}
+
+
+def _resource_policies(type_: str, name: str, inputs: dict[str, Any]) -> None:
+    """The policy pack's resource policies, as `pulumi preview --policy-pack`."""
+    from policies.exchange_policies import check_resource
+    from simulator.provisioning import PolicyRefused
+
+    violations = check_resource(type_, name, inputs)
+    if violations:
+        raise PolicyRefused(violations)
+
+
+def _stack_policies(resources: list[Recorded], run: StackRun) -> None:
+    """The policy pack's stack policies, on the resources' outputs."""
+    from policies.exchange_policies import check_stack
+    from simulator.provisioning import PolicyRefused
+
+    violations = check_stack(
+        [(r.type_, r.name, r.outputs) for r in resources],
+        run.plain_outputs(),
+        project=run.project,
+        stack=run.stack,
+    )
+    if violations:
+        raise PolicyRefused(violations)
+
+
+def _end_processes(processes: list[TrackedProcess]) -> list[TrackedProcess]:
+    """SIGTERM the processes that are still ours, then SIGKILL what lingers."""
+    stopped = []
+    for process in processes:
+        if process.is_ours():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+            stopped.append(process)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for process in stopped:
+        while process.is_ours() and time.monotonic() < deadline:
+            _reap(process.pid)
+            time.sleep(0.02)
+        if process.is_ours():
+            log.warning(
+                "%s (pid %d) ignored SIGTERM; killing it", process.what, process.pid
+            )
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            _reap(process.pid)
+    return stopped
 
 
 def _reap(pid: int) -> None:

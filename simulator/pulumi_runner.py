@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import settings, stack
+from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.sync_await import _sync_await
 
 PROGRAM = Path(__file__).resolve().parent.parent / "infra" / "__main__.py"
@@ -66,15 +68,20 @@ def run_program(
     project: str = "customer-exchange",
     stack_name: str = "simulator",
     program: Path = PROGRAM,
+    preview: bool = False,
 ) -> StackRun:
-    """Run `program` once under `mocks` with the given stack config."""
+    """Run `program` once under `mocks` with the given stack config.
+
+    With `preview`, outputs the mocks leave out are unknown, as in `pulumi
+    preview`; they come back as the engine's unknown sentinel.
+    """
     # A fresh root stack per run, so that several runs in one process (the
     # tests) each register their own resources and exports.
     settings.reset_options(project=project, stack=stack_name)
     pulumi.runtime.set_all_config(config)
     monitor = pulumi_mocks.MockMonitor(mocks)
     pulumi.runtime.set_mocks(
-        mocks, project=project, stack=stack_name, preview=False, monitor=monitor
+        mocks, project=project, stack=stack_name, preview=preview, monitor=monitor
     )
     root = settings.get_root_resource()
     try:
@@ -94,6 +101,8 @@ def _resolve(value: Any) -> StackOutput:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Unknown):
+        return UNKNOWN
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

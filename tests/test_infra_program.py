@@ -83,14 +83,40 @@ def test_private_subnets_lie_in_two_zones_inside_the_vpc(stack):
     assert len(zones) == 2, f"{sorted(subnets)} share a zone: {zones}"
 
 
-def test_both_private_subnets_use_the_private_route_table(stack):
-    table_urn, table = _one(stack, "aws:ec2/routeTable:RouteTable")
+def test_each_private_subnet_has_its_own_route_table(stack):
+    tables = _of_type(stack, "aws:ec2/routeTable:RouteTable")
+    assert len(tables) == 2, sorted(tables)
     associations = _of_type(
         stack, "aws:ec2/routeTableAssociation:RouteTableAssociation"
     )
-    assert len(associations) == 2, sorted(associations)
+    subnets = {r.id for r in _of_type(stack, "aws:ec2/subnet:Subnet").values()}
+    routed = {}
     for urn in associations:
-        assert _inputs(stack, urn)["routeTableId"] == table.id, f"{urn} -> {table_urn}"
+        inputs = _inputs(stack, urn)
+        routed[inputs["subnetId"]] = inputs["routeTableId"]
+    assert set(routed) == subnets, sorted(associations)
+    assert set(routed.values()) == {t.id for t in tables.values()}, sorted(tables)
+
+
+def test_no_internet_gateway_when_nothing_needs_egress(stack):
+    assert _of_type(stack, "aws:ec2/internetGateway:InternetGateway") == {}
+    assert _of_type(stack, "aws:ec2/natGateway:NatGateway") == {}
+    run, _ = stack
+    assert run.plain_outputs()[keys.EGRESS_IPS] == []
+
+
+def test_vpn_gateway_propagates_into_every_private_route_table(stack):
+    tables = {t.id for t in _of_type(stack, "aws:ec2/routeTable:RouteTable").values()}
+    propagations = _of_type(
+        stack, "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation"
+    )
+    _, gateway = _one(stack, "aws:ec2/vpnGateway:VpnGateway")
+    propagated = set()
+    for urn in propagations:
+        inputs = _inputs(stack, urn)
+        assert inputs["vpnGatewayId"] == gateway.id, urn
+        propagated.add(inputs["routeTableId"])
+    assert propagated == tables, sorted(propagations)
 
 
 def test_vpn_gateway_is_attached_to_the_vpc(stack):
@@ -142,16 +168,6 @@ def test_a_static_route_for_every_on_premises_network(stack):
     assert destinations == ["192.168.10.0/24", "192.168.20.0/24"], sorted(routes)
 
 
-def test_the_vpn_gateway_propagates_into_the_private_route_table(stack):
-    _, table = _one(stack, "aws:ec2/routeTable:RouteTable")
-    _, gateway = _one(stack, "aws:ec2/vpnGateway:VpnGateway")
-    urn, _ = _one(
-        stack, "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation"
-    )
-    inputs = _inputs(stack, urn)
-    assert inputs == {"routeTableId": table.id, "vpnGatewayId": gateway.id}, urn
-
-
 def test_security_group_admits_the_database_port_from_client_networks_only(stack):
     rules = _of_type(stack, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
     assert len(rules) == 1, sorted(rules)
@@ -186,7 +202,6 @@ def test_outputs_name_every_resource_the_checks_read(stack):
     outputs = run.plain_outputs()
     expected = {
         keys.VPC_ID: "aws:ec2/vpc:Vpc",
-        keys.PRIVATE_ROUTE_TABLE_ID: "aws:ec2/routeTable:RouteTable",
         keys.VPN_GATEWAY_ID: "aws:ec2/vpnGateway:VpnGateway",
         keys.CUSTOMER_GATEWAY_ID: "aws:ec2/customerGateway:CustomerGateway",
         keys.VPN_CONNECTION_ID: "aws:ec2/vpnConnection:VpnConnection",
@@ -207,11 +222,15 @@ def test_outputs_name_every_resource_the_checks_read(stack):
     ], urn
 
 
-def test_no_output_carries_a_pre_shared_key(stack):
+def test_pre_shared_keys_are_only_in_the_secret_output(stack):
     run, _ = stack
-    text = repr(run.plain_outputs())
+    assert run.outputs[keys.TUNNEL_PRESHARED_KEYS].secret, "the keys must be secret"
+    assert sorted(run.outputs[keys.TUNNEL_PRESHARED_KEYS].value) == sorted(
+        TUNNEL_KEYS.values()
+    )
+    text = repr(run.masked_outputs())
     for key in TUNNEL_KEYS.values():
-        assert key not in text, "a stack output holds a tunnel's pre-shared key"
+        assert key not in text, "a stack output shows a tunnel's pre-shared key"
 
 
 def test_tls_required_sets_require_secure_transport_in_the_parameter_group(stack):

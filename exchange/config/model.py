@@ -150,13 +150,26 @@ class Vpc:
         Raises ValueError for a VPC smaller than /27, which the VPC-09 rule
         refuses.
         """
+        first, second, *_ = self._quarters()
+        return first, second
+
+    def public_subnets(self) -> tuple[IPv4Network, IPv4Network]:
+        """The two public subnets (for NAT gateways), after the private ones."""
+        quarters = self._quarters()
+        if len(quarters) < 4:
+            raise ValueError(
+                f"a /{self.cidr.prefixlen} VPC has no room for two public /28 subnets "
+                "beside the private ones; egress needs a /26 or larger VPC (VPC-09)"
+            )
+        return quarters[2], quarters[3]
+
+    def _quarters(self) -> list[IPv4Network]:
         if self.cidr.prefixlen > SMALLEST_VPC_PREFIX_FOR_TWO_SUBNETS:
             raise ValueError(
                 f"a /{self.cidr.prefixlen} VPC has no room for two /28 subnets (VPC-09)"
             )
         prefix = min(28, max(24, self.cidr.prefixlen + 2))
-        first, second, *_ = self.cidr.subnets(new_prefix=prefix)
-        return first, second
+        return list(itertools.islice(self.cidr.subnets(new_prefix=prefix), 4))
 
 
 @dataclass(frozen=True)
@@ -542,6 +555,20 @@ class ExchangeConfig:
 
     def web_services(self) -> list[WebService]:
         return [e for e in self.exchanges if isinstance(e, WebService)]
+
+    def needs_egress(self) -> bool:
+        """Whether the platform calls out to the internet (NAT gateways, NAT-01)."""
+        return bool(self.web_services()) or any(
+            database.via == "whitelist" for database in self.remote_databases()
+        )
+
+    def bucket_name(self, storage: FileStorage) -> str:
+        """A file-storage exchange's bucket: its own, or the customer's default.
+
+        The default carries the customer's slug, so that it is unlikely to be
+        taken already (S3-08).
+        """
+        return storage.bucket or f"{self.customer.slug}-exchange-files"
 
     def database_identifier(self, exchange: AppDatabase) -> str:
         """The RDS instance identifier of an app-database exchange (RDS-01)."""

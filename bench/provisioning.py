@@ -1,0 +1,93 @@
+"""Provisioning on a running simulator: one multi-option customer, then fifty.
+
+Targets (issue 4): `exchange up` of the multi-option example on a running
+simulator ≤ 3 s; fifty customers one after another in one simulator ≤ 60 s.
+The fifty are provisioned without their data planes (no MariaDB stand-ins),
+since the figure is about the program and the simulated AWS; the single
+customer is measured both as the whole command and in-process.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "multi-option.yaml"
+CUSTOMERS = 50
+SECRETS = {
+    "NORDWIND_TUNNEL1_PSK": "BenchTunnelOneKey01",
+    "NORDWIND_TUNNEL2_PSK": "BenchTunnelTwoKey02",
+    "NORDWIND_SHIPMENTS_CLIENT_SECRET": "bench-client-secret-0001",
+    "NORDWIND_ERP_API_KEY": "bench-api-key-0002",
+}
+
+
+def _exchange(*args: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "exchange.cli", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def _customer_file(folder: Path, number: int) -> Path:
+    text = EXAMPLE.read_text()
+    slug = f"bench{number:02d}"
+    text = text.replace("slug: nordwind", f"slug: {slug}")
+    # Each customer's gateway has its own public address.
+    text = text.replace(
+        "customerGatewayIp: 203.0.113.10", f"customerGatewayIp: 192.0.2.{number + 1}"
+    )
+    path = folder / f"{slug}.yaml"
+    path.write_text(text)
+    return path
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="exchange-bench-") as scratch:
+        folder = Path(scratch)
+        env = {**os.environ, **SECRETS, "EXCHANGE_SIM_HOME": str(folder / "sim")}
+        os.environ.update(env)
+        try:
+            _exchange("sim", "start", env=env)
+            first = _exchange("up", str(EXAMPLE), env=env)
+            again = _exchange("up", str(EXAMPLE), env=env)
+            down = _exchange("down", str(EXAMPLE), env=env)
+            print(
+                f"{'exchange up multi-option (command, new stack)':<52} {first:6.2f} s"
+            )
+            print(f"{'exchange up multi-option again (no changes)':<52} {again:6.2f} s")
+            print(f"{'exchange down multi-option':<52} {down:6.2f} s")
+
+            from exchange.config import load_config
+            from simulator.cloud import SimulatedCloud
+
+            cloud = SimulatedCloud(folder / "sim")
+            durations = []
+            started = time.perf_counter()
+            for number in range(CUSTOMERS):
+                path = _customer_file(folder, number)
+                began = time.perf_counter()
+                cloud.provision(load_config(path), config_path=path, data_plane=False)
+                durations.append(time.perf_counter() - began)
+            total = time.perf_counter() - started
+            print(
+                f"{CUSTOMERS} customers one after another (in-process)".ljust(52)
+                + f" {total:6.2f} s   median {statistics.median(durations):.2f} s"
+                f"   first {durations[0]:.2f} s   last {durations[-1]:.2f} s"
+            )
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{'peak RSS of the provisioning process':<52} {peak:6.0f} MiB")
+        finally:
+            _exchange("sim", "stop", env=env)
