@@ -101,6 +101,7 @@ class RemoteDatabaseGateway(pulumi.ComponentResource):
                 to_port=args.port,
                 cidr_ipv4=str(network),
                 description=f"database clients in {network}",
+                tags=args.tags,
                 opts=child,
             )
         # With client IP preservation off the load balancer opens its own
@@ -115,6 +116,7 @@ class RemoteDatabaseGateway(pulumi.ComponentResource):
                 to_port=port,
                 cidr_ipv4=str(target),
                 description=f"on-premises database {args.target_address}, port {port}",
+                tags=args.tags,
                 opts=child,
             )
 
