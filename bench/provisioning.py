@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -57,6 +58,8 @@ def _customer_file(folder: Path, number: int) -> Path:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="exchange-bench-") as scratch:
         folder = Path(scratch)
+        # The response schemas the example names, relative to the file.
+        shutil.copytree(EXAMPLE.parent / "responses", folder / "responses")
         env = {**os.environ, **SECRETS, "EXCHANGE_SIM_HOME": str(folder / "sim")}
         os.environ.update(env)
         try:

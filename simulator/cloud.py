@@ -16,6 +16,7 @@ are not built yet, and the published environment says so.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -26,6 +27,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -149,6 +151,10 @@ class SimulatedCloud:
         self.home = home or simulator_home()
         # The Pulumi program to run: infra/ unless a test brings its own.
         self.program = program
+        # Data-plane servers start side by side and report their pids, and
+        # the test CA is made once, by whichever thread needs it first.
+        self._ledger_lock = threading.Lock()
+        self._authority_lock = threading.Lock()
 
     # -- files ----------------------------------------------------------------
 
@@ -168,9 +174,10 @@ class SimulatedCloud:
         ]
 
     def _track(self, pid: int, what: str, customer: str = "") -> None:
-        self._save_processes(
-            [*self._processes(), TrackedProcess.of(pid, what, customer)]
-        )
+        with self._ledger_lock:
+            self._save_processes(
+                [*self._processes(), TrackedProcess.of(pid, what, customer)]
+            )
 
     def _save_processes(self, tracked: list[TrackedProcess]) -> None:
         tmp = self._processes_file.with_suffix(".tmp")
@@ -518,66 +525,97 @@ class SimulatedCloud:
     def _build_data_plane(
         self, config: ExchangeConfig, stack: StackState, environment: Environment
     ) -> dict[str, VantagePoint]:
-        session = simulator_session(config.region)
-        rds = session.client("rds", endpoint_url=environment.aws_endpoint_url)
-        secrets = session.client(
-            "secretsmanager", endpoint_url=environment.aws_endpoint_url
-        )
-        authority = self._certificate_authority()
         onprem = VantagePoint(
             name="onprem",
             description="loopback stand-in for the customer's client host",
             ca_bundle=str(self.home / "ca.pem"),
         )
-        for database in stack.outputs.get(keys.DATABASES, {}).values():
-            (instance,) = rds.describe_db_instances(
-                DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
-            )["DBInstances"]
-            name = instance["DBInstanceIdentifier"]
-            address = instance["Endpoint"]["Address"]
-            endpoint = f"{address}:{instance['Endpoint']['Port']}"
-            try:
-                server = mariadb.start_instance(
-                    name,
-                    self.home / "mariadb",
-                    tls=self._server_certificate(authority, name, address),
-                    require_tls=_requires_tls(rds, instance),
-                    on_started=lambda pid, name=name: self._track(
-                        pid, f"mariadb {name}", stack.customer
+        databases = list(stack.outputs.get(keys.DATABASES, {}).values())
+        self._certificate_authority()  # made here, not raced for by threads
+        _ = self.socket_dir
+        # Each stand-in takes a second to initialise and start, most of it
+        # waiting on mariadbd: start them side by side.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            started = list(
+                pool.map(
+                    lambda database: self._database_stand_in(
+                        config, stack, environment, database
                     ),
-                    socket_dir=self.socket_dir,
+                    databases,
                 )
-            except mariadb.MariaDBUnavailable as unavailable:
-                onprem.missing[endpoint] = str(unavailable)
-                if str(unavailable) not in environment.limitations:
-                    environment.limitations.append(str(unavailable))
-                continue
-            except mariadb.MariaDBFailed as failed:
-                raise SimulatorError(
-                    f"the stand-in for {name} did not start: {failed}"
-                ) from None
-            credentials = json.loads(
-                secrets.get_secret_value(
-                    SecretId=instance["MasterUserSecret"]["SecretArn"]
-                )["SecretString"]
             )
-            mariadb.create_master_user(
-                server,
-                credentials["username"],
-                credentials["password"],
-                instance.get("DBName"),
-            )
-            onprem.connect_to[endpoint] = f"127.0.0.1:{server.port}"
-            log.info(
-                "MariaDB stand-in for %s on 127.0.0.1:%d (pid %d)",
-                endpoint,
-                server.port,
-                server.pid,
-            )
+        for endpoint, address, problem in started:
+            if problem is not None:
+                onprem.missing[endpoint] = problem
+                if problem not in environment.limitations:
+                    environment.limitations.append(problem)
+            else:
+                onprem.connect_to[endpoint] = address
         return {onprem.name: onprem}
+
+    def _database_stand_in(
+        self,
+        config: ExchangeConfig,
+        stack: StackState,
+        environment: Environment,
+        database: dict[str, Any],
+    ) -> tuple[str, str | None, str | None]:
+        """Start the MariaDB for one RDS instance: (endpoint, address, problem)."""
+        session = simulator_session(config.region)
+        rds = session.client("rds", endpoint_url=environment.aws_endpoint_url)
+        secrets = session.client(
+            "secretsmanager", endpoint_url=environment.aws_endpoint_url
+        )
+        (instance,) = rds.describe_db_instances(
+            DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
+        )["DBInstances"]
+        name = instance["DBInstanceIdentifier"]
+        address = instance["Endpoint"]["Address"]
+        endpoint = f"{address}:{instance['Endpoint']['Port']}"
+        try:
+            server = mariadb.start_instance(
+                name,
+                self.home / "mariadb",
+                tls=self._server_certificate(
+                    self._certificate_authority(), name, address
+                ),
+                require_tls=_requires_tls(rds, instance),
+                on_started=lambda pid: self._track(
+                    pid, f"mariadb {name}", stack.customer
+                ),
+                socket_dir=self.socket_dir,
+            )
+        except mariadb.MariaDBUnavailable as unavailable:
+            return endpoint, None, str(unavailable)
+        except mariadb.MariaDBFailed as failed:
+            raise SimulatorError(
+                f"the stand-in for {name} did not start: {failed}"
+            ) from None
+        credentials = json.loads(
+            secrets.get_secret_value(
+                SecretId=instance["MasterUserSecret"]["SecretArn"]
+            )["SecretString"]
+        )
+        mariadb.create_master_user(
+            server,
+            credentials["username"],
+            credentials["password"],
+            instance.get("DBName"),
+        )
+        log.info(
+            "MariaDB stand-in for %s on 127.0.0.1:%d (pid %d)",
+            endpoint,
+            server.port,
+            server.pid,
+        )
+        return endpoint, f"127.0.0.1:{server.port}", None
 
     def _certificate_authority(self) -> trustme.CA:
         """The simulator's test CA, made once per simulator and kept with it."""
+        with self._authority_lock:
+            return self._load_or_make_authority()
+
+    def _load_or_make_authority(self) -> trustme.CA:
         cert, key = self.home / "ca.pem", self.home / "ca.key"
         if cert.exists() and key.exists():
             return trustme.CA.from_pem(cert.read_bytes(), key.read_bytes())

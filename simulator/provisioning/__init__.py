@@ -90,7 +90,7 @@ class CloudMocks(pulumi.runtime.Mocks):
     def __post_init__(self) -> None:
         # The SDK calls new_resource from a thread pool; the clients are
         # thread-safe and made once, up front.
-        self.clients = Clients(self.endpoint_url, self.region)
+        self.clients = Clients.of(self.endpoint_url, self.region)
         self._lock = threading.Lock()
 
     # -- the Mocks interface ------------------------------------------------
@@ -149,7 +149,7 @@ def destroy(endpoint_url: str, region: str, resources: list[Recorded]) -> int:
     Returns how many were deleted. A resource that is already gone counts as
     deleted, as with `pulumi destroy`.
     """
-    clients = Clients(endpoint_url, region)
+    clients = Clients.of(endpoint_url, region)
     for resource in reversed(resources):
         handler = HANDLERS.get(resource.type_)
         if handler is None:

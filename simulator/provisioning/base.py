@@ -9,6 +9,7 @@ provider would return; `delete` undoes it from the id and the outputs that
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +56,17 @@ class PolicyRefused(Exception):
 
 
 class Clients:
-    """boto3 clients for the simulated AWS, made once (they are thread-safe)."""
+    """boto3 clients for the simulated AWS, made once (they are thread-safe).
+
+    Use `Clients.of(endpoint_url, region)`: making a client loads its service
+    model, a tenth of a second each, so one process keeps one set per
+    endpoint and region.
+    """
+
+    @classmethod
+    @functools.cache
+    def of(cls, endpoint_url: str, region: str) -> Clients:
+        return cls(endpoint_url, region)
 
     def __init__(self, endpoint_url: str, region: str) -> None:
         session = simulator_session(region)
