@@ -94,20 +94,24 @@ def _connect(
         plaintext,
         timeout,
     )
-    return pymysql.connect(
-        host=endpoint.host,
-        port=endpoint.port,
-        user=endpoint.username,
-        password=endpoint.password,
-        database=database[keys.DB_SCHEMA],
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        ssl=_tls_context(target, planned.vantage) if tls else None,
-        ssl_disabled=plaintext,
-        charset="utf8mb4",
-        autocommit=False,
-    )
+    ssl_context = _tls_context(target, planned.vantage) if tls else None
+    # Only the socket is opened at the vantage point; it keeps that namespace,
+    # while the API calls of the check stay on this machine's network.
+    with target.at_vantage(planned.vantage):
+        return pymysql.connect(
+            host=endpoint.host,
+            port=endpoint.port,
+            user=endpoint.username,
+            password=endpoint.password,
+            database=database[keys.DB_SCHEMA],
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            ssl=ssl_context,
+            ssl_disabled=plaintext,
+            charset="utf8mb4",
+            autocommit=False,
+        )
 
 
 def mysql_round_trip(target: Target, planned: PlannedCheck) -> Outcome:

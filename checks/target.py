@@ -7,6 +7,8 @@ credentials boto3 finds. The checks read nothing else.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ import boto3
 from botocore.config import Config
 
 from exchange.config.model import AppDatabase, ExchangeConfig
-from exchange.environment import VantagePoint, simulator_session
+from exchange.environment import VantagePoint, entered, simulator_session
 from infra import outputs as keys
 
 log = logging.getLogger("checks")
@@ -107,10 +109,16 @@ class Target:
         if point is None:
             raise Unreachable(f"the environment has no vantage point {vantage!r}")
         if point.netns is not None:
-            raise NotImplementedError(
-                "probing from a network namespace comes with the simulator's data "
-                "plane; this environment should not publish one yet"
-            )
+            # A simulated host: names resolve as its resolver answers; the
+            # runner has put the probe's thread into its namespace.
+            address = point.hosts.get(host, host)
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise Unreachable(
+                    f"{point.description} cannot resolve {host}"
+                ) from None
+            return address, port, point.description
         mapped = point.connect_to.get(f"{host}:{port}")
         if f"{host}:{port}" in point.missing:
             raise NoStandIn(point.missing[f"{host}:{port}"])
@@ -121,6 +129,13 @@ class Target:
             )
         mapped_host, mapped_port = mapped.rsplit(":", 1)
         return mapped_host, int(mapped_port), point.description
+
+    def at_vantage(self, vantage: str) -> contextlib.AbstractContextManager[None]:
+        """The calling thread at `vantage`: inside its namespace, if it has one."""
+        point = self.vantage_points.get(vantage)
+        if point is None or point.netns is None:
+            return contextlib.nullcontext()
+        return entered(point.netns)
 
     def ca_bundle(self, vantage: str) -> str | None:
         if vantage == HERE:

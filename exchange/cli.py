@@ -423,12 +423,41 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_sim(args: argparse.Namespace) -> int:
     from simulator.cloud import SimulatedCloud, SimulatorError
+    from simulator.faults import FaultError
 
     cloud = SimulatedCloud()
     try:
+        if args.action in ("fault", "heal"):
+            return _fault_action(cloud, args)
+        if args.kind is not None:
+            raise UsageError(f"`sim {args.action}` takes no fault kind")
         return _sim_action(cloud, args.action)
-    except SimulatorError as error:
+    except (SimulatorError, FaultError) as error:
         raise UsageError(str(error)) from None
+
+
+def _fault_action(cloud: Any, args: argparse.Namespace) -> int:
+    from simulator.faults import KINDS, Faults
+
+    if not cloud.is_running():
+        raise UsageError("no simulator is running: run `exchange up FILE` first")
+    stacks = sorted(cloud.environment().stacks)
+    customer = args.customer or (stacks[0] if len(stacks) == 1 else None)
+    if customer is None:
+        raise UsageError(
+            "name the customer with --customer; the simulator has "
+            + (", ".join(stacks) or "no stacks")
+        )
+    faults = Faults(cloud, customer)
+    if args.action == "heal":
+        healed = faults.heal()
+        print(f"healed for {customer}: " + (", ".join(healed) or "nothing was broken"))
+        return OK
+    if args.kind is None:
+        raise UsageError("name the fault: " + ", ".join(KINDS))
+    what = faults.inject(args.kind)
+    print(f"fault {args.kind} for {customer}: {what}; `exchange sim heal` undoes it")
+    return OK
 
 
 def _sim_action(cloud: Any, action: str) -> int:
@@ -659,7 +688,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser(
         "sim", parents=[common], help="start, stop or inspect the simulator"
     )
-    sim.add_argument("action", choices=["start", "stop", "status"])
+    sim.add_argument("action", choices=["start", "stop", "status", "fault", "heal"])
+    sim.add_argument(
+        "kind",
+        nargs="?",
+        metavar="KIND",
+        help="with fault: what to break (tunnel-down, tunnels-down, wrong-key, "
+        "sg-missing-client-network, route-removed, mtu-black-hole, database-stopped)",
+    )
+    sim.add_argument(
+        "--customer", help="with fault and heal: whose network (default: the only one)"
+    )
     sim.set_defaults(run=cmd_sim)
 
     demo = commands.add_parser(

@@ -14,8 +14,11 @@ where the simulator serves it.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +52,38 @@ def simulator_session(region: str) -> boto3.session.Session:
     )
 
 
+NETNS_DIR = Path("/run/netns")
+_CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def entered(netns: str) -> Iterator[None]:
+    """The calling thread inside the named network namespace, and back after.
+
+    setns(2) moves only the calling thread: a probe run in a thread of its
+    own starts from the vantage point while other threads stay where they
+    are. Sockets keep the namespace they were opened in.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        target = os.open(NETNS_DIR / netns, os.O_RDONLY)
+    except FileNotFoundError:
+        os.close(home)
+        raise LookupError(f"there is no network namespace {netns}") from None
+    try:
+        if libc.setns(target, _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {netns}")
+        try:
+            yield
+        finally:
+            if libc.setns(home, _CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+    finally:
+        os.close(target)
+        os.close(home)
+
+
 @dataclass
 class VantagePoint:
     name: str
@@ -58,6 +93,9 @@ class VantagePoint:
     # Endpoints (`host:port`) the simulator could not stand in for, and why.
     missing: dict[str, str] = field(default_factory=dict)
     ca_bundle: str | None = None
+    # How names resolve from this vantage point ({host name: address}), as
+    # the host's resolver would answer; a probe looks names up here first.
+    hosts: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_stand_in(self) -> bool:

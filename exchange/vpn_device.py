@@ -861,8 +861,13 @@ def _tunnel_mtu(site: _Site, *, nat_traversal: bool) -> TunnelMtu:
     )
 
 
+def firewall_table(customer_slug: str) -> str:
+    """The nftables table of the customer gateway's generated firewall.nft."""
+    return "exchange_" + customer_slug.replace("-", "_")
+
+
 def _nft_table(site: _Site) -> str:
-    return "exchange_" + site.config.customer.slug.replace("-", "_")
+    return firewall_table(site.config.customer.slug)
 
 
 def _firewall_nft(site: _Site) -> str:

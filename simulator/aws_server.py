@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from simulator.aws import complete_moto
 
 
-def serve(ready_file: Path) -> None:
+def serve(ready_file: Path, home: Path | None) -> None:
     complete_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -32,6 +32,13 @@ def serve(ready_file: Path) -> None:
         json.dumps({"endpoint_url": f"http://{host}:{port}", "pid": os.getpid()})
     )
     tmp.replace(ready_file)
+    if home is not None:
+        # The data plane's tunnel state, fed back into VgwTelemetry.
+        from simulator.telemetry import watch_forever
+
+        threading.Thread(
+            target=watch_forever, args=(home, stopped), name="telemetry", daemon=True
+        ).start()
     stopped.wait()
     server.stop()
 
@@ -39,7 +46,11 @@ def serve(ready_file: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="the simulator's AWS API server")
     parser.add_argument("--ready-file", type=Path, required=True)
-    serve(parser.parse_args().ready_file)
+    parser.add_argument(
+        "--home", type=Path, help="the simulator's folder, for the data plane's state"
+    )
+    args = parser.parse_args()
+    serve(args.ready_file, args.home)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -49,6 +50,7 @@ from infra import outputs as keys
 from simulator import mariadb
 
 if TYPE_CHECKING:
+    from simulator.dataplane import CustomerNetwork, DataPlaneRecord
     from simulator.provisioning import Recorded
     from simulator.provisioning.preview import Plan
     from simulator.pulumi_runner import StackRun
@@ -61,6 +63,9 @@ MARKER = ".exchange-simulator"
 # Unix sockets go to a short folder of their own (a socket's path is limited
 # to 107 bytes); `sockets` in the home folder links to it.
 SOCKET_PREFIX = "exsim-"
+# Every network namespace the simulator makes starts with this, then a digest
+# of its folder: two simulators never touch each other's.
+NAMESPACE_PREFIX = "exs"
 LOOPBACK_LIMITATIONS = [
     "no data plane yet: the simulator serves the AWS API and each database on "
     "loopback, so no packet crosses a VPN tunnel, a security group or a route; "
@@ -297,6 +302,8 @@ class SimulatedCloud:
                     "simulator.aws_server",
                     "--ready-file",
                     str(ready),
+                    "--home",
+                    str(self.home),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
@@ -336,6 +343,14 @@ class SimulatedCloud:
         if not self.home.exists():
             return []
         stopped = _end_processes(self._processes())
+        if namespaces_available():
+            from simulator import netns
+
+            # Every namespace of this simulator, listed or left by a crash:
+            # they all carry its prefix, and no other's.
+            removed = netns.remove_namespaces(self.namespace_prefix + "-")
+            if removed:
+                log.info("removed %d network namespaces", len(removed))
         self._remove_socket_dir()
         shutil.rmtree(self.home, ignore_errors=True)
         return stopped
@@ -422,7 +437,11 @@ class SimulatedCloud:
                 # Secret outputs stay masked in the published state.
                 outputs=run.masked_outputs(),
             )
-            if data_plane:
+            if data_plane and namespaces_available():
+                stack.vantage_points = self._build_namespaces(
+                    config, stack, environment
+                )
+            elif data_plane:
                 stack.vantage_points = self._build_data_plane(
                     config, stack, environment
                 )
@@ -509,6 +528,7 @@ class SimulatedCloud:
         tracked = self._processes()
         _end_processes([p for p in tracked if p.customer == customer])
         self._save_processes([p for p in tracked if p.customer != customer])
+        self._remove_namespaces_of(customer)
         for resource in record.resources:
             if resource.type_ == "aws:rds/instance:Instance":
                 identifier = resource.outputs.get("identifier", "")
@@ -521,6 +541,144 @@ class SimulatedCloud:
             environment.failed_stacks.remove(customer)
         log.info("removed %d resources of %s", deleted, customer)
         return deleted
+
+    @property
+    def namespace_prefix(self) -> str:
+        """The prefix of every namespace this simulator makes: ours, and no other's."""
+        digest = hashlib.sha1(str(self.home.resolve()).encode()).hexdigest()[:4]
+        return f"{NAMESPACE_PREFIX}{digest}"
+
+    def _dataplane_file(self, customer: str) -> Path:
+        return self.home / "dataplane" / f"{customer}.json"
+
+    def _dataplane_records(self) -> list[DataPlaneRecord]:
+        from simulator.dataplane import DataPlaneRecord
+
+        return [
+            DataPlaneRecord.load(path)
+            for path in sorted((self.home / "dataplane").glob("*.json"))
+        ]
+
+    def _publish_watches(self) -> None:
+        from simulator.telemetry import write_watches
+
+        write_watches(
+            self.home,
+            [
+                {
+                    "region": record.region,
+                    "vpn_connection_id": record.tunnels[0]["vpn_connection_id"],
+                    "tunnels": [
+                        {**tunnel, "vici": record.vici} for tunnel in record.tunnels
+                    ],
+                }
+                for record in self._dataplane_records()
+                if record.tunnels and record.vici
+            ],
+        )
+
+    def _build_namespaces(
+        self, config: ExchangeConfig, stack: StackState, environment: Environment
+    ) -> dict[str, VantagePoint]:
+        """The customer's network in namespaces: real tunnels, firewalls, servers."""
+        from simulator.dataplane import CustomerNetwork
+
+        customer = stack.customer
+        index = len(self._dataplane_records()) + 1
+        session = simulator_session(config.region)
+        clients = {
+            name: session.client(name, endpoint_url=environment.aws_endpoint_url)
+            for name in ("ec2", "rds", "secretsmanager")
+        }
+        authority = self._certificate_authority()
+        network = CustomerNetwork(
+            home=self.home,
+            prefix=f"{self.namespace_prefix}-{index}",
+            config=config,
+            outputs=stack.outputs,
+            clients=clients,
+            track=lambda pid, what: self._track(pid, what, customer),
+            socket_dir=self.socket_dir,
+            server_tls=lambda name, address, ip: self._server_certificate(
+                authority, name, address, ip
+            ),
+            publish_watches=lambda record: (
+                record.save(self._dataplane_file(customer)),
+                self._publish_watches(),
+            ),
+        )
+        try:
+            points = network.build()
+        finally:
+            # Recorded even when the build fails half-way: `down` and `stop`
+            # remove what is listed.
+            network.record.save(self._dataplane_file(customer))
+        environment.data_plane = "namespaces"
+        environment.limitations = [
+            item for item in environment.limitations if item not in LOOPBACK_LIMITATIONS
+        ]
+        return points
+
+    def customer_network(self, customer: str) -> CustomerNetwork:
+        """The built network of `customer`, to change it (faults) or look at it."""
+        from exchange.config import load_config
+        from simulator.dataplane import CustomerNetwork, DataPlaneRecord
+
+        environment = self.environment()
+        stack = environment.stacks.get(customer)
+        path = self._dataplane_file(customer)
+        if stack is None or not path.exists():
+            raise SimulatorError(
+                f"customer {customer!r} has no network in namespaces in this "
+                "simulator (run `exchange up FILE` as root first)"
+            )
+        config = load_config(Path(stack.config_path))
+        session = simulator_session(config.region)
+        authority = self._certificate_authority()
+        return CustomerNetwork(
+            home=self.home,
+            prefix=self.namespace_prefix,
+            config=config,
+            outputs=stack.outputs,
+            clients={
+                name: session.client(name, endpoint_url=environment.aws_endpoint_url)
+                for name in ("ec2", "rds", "secretsmanager")
+            },
+            track=lambda pid, what: self._track(pid, what, customer),
+            socket_dir=self.socket_dir,
+            server_tls=lambda name, address, ip: self._server_certificate(
+                authority, name, address, ip
+            ),
+            publish_watches=lambda record: self.save_dataplane_record(record),
+            record=DataPlaneRecord.load(path),
+        )
+
+    def save_dataplane_record(self, record: DataPlaneRecord) -> None:
+        record.save(self._dataplane_file(record.customer))
+        self._publish_watches()
+
+    def stop_tracked(self, what: str) -> list[TrackedProcess]:
+        """End the tracked processes described as `what`, and forget them."""
+        with self._ledger_lock:
+            tracked = self._processes()
+            ended = _end_processes([p for p in tracked if p.what == what])
+            self._save_processes([p for p in tracked if p.what != what])
+        return ended
+
+    def _remove_namespaces_of(self, customer: str) -> None:
+        from simulator import netns
+        from simulator.dataplane import DataPlaneRecord
+
+        path = self._dataplane_file(customer)
+        if not path.exists():
+            return
+        record = DataPlaneRecord.load(path)
+        for name in reversed(record.namespaces):
+            netns.Namespace(name).delete()
+        for folder in record.charon_folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        path.unlink()
+        self._publish_watches()
 
     def _build_data_plane(
         self, config: ExchangeConfig, stack: StackState, environment: Environment
@@ -626,13 +784,14 @@ class SimulatedCloud:
         return authority
 
     def _server_certificate(
-        self, authority: trustme.CA, name: str, address: str
+        self, authority: trustme.CA, name: str, address: str, ip: str = "127.0.0.1"
     ) -> mariadb.TlsFiles:
         folder = self.home / "tls" / name
         folder.mkdir(parents=True, exist_ok=True)
-        # The loopback stand-in reaches the server at 127.0.0.1, so the
-        # certificate names that address beside the RDS endpoint's name.
-        issued = authority.issue_cert(address, "127.0.0.1", "localhost")
+        # A probe resolves the endpoint's name itself (from the vantage
+        # point's hosts) and connects to the address, which the client then
+        # verifies: the certificate names the address beside the RDS name.
+        issued = authority.issue_cert(address, ip, "localhost")
         files = mariadb.TlsFiles(
             ca=self.home / "ca.pem",
             cert=folder / "server.pem",
@@ -660,6 +819,16 @@ def _server_environment() -> dict[str, str]:
     # Servers inherit neither the caller's secrets nor its AWS settings.
     keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME", "VIRTUAL_ENV", "PYTHONPATH")
     return {name: os.environ[name] for name in keep if name in os.environ}
+
+
+def namespaces_available() -> bool:
+    """Whether this machine can build the data plane in network namespaces."""
+    return (
+        os.geteuid() == 0
+        and shutil.which("nft") is not None
+        and shutil.which("swanctl") is not None
+        and Path("/usr/sbin/charon-systemd").exists()
+    )
 
 
 def _resource_policies(type_: str, name: str, inputs: dict[str, Any]) -> None:

@@ -91,8 +91,13 @@ def start_instance(
     on_started: Callable[[int], None],
     socket_dir: Path,
     port: int | None = None,
+    bind_address: str = "127.0.0.1",
 ) -> MariaDBInstance:
     """Initialise a data folder under `root` and start a server on loopback.
+
+    Or on `bind_address`, the address of a simulated host: the caller then
+    starts it from a thread that has entered the host's namespace, where the
+    server runs (a child starts in its parent thread's namespace).
 
     The socket goes to `socket_dir`, which must have a short path: a unix
     socket's path is limited to 107 bytes, and a data folder deep in a
@@ -112,21 +117,25 @@ def start_instance(
     # authentication: the administrative account is reachable only through
     # the private socket by the OS user who started the server, never over
     # TCP without a password.
+    # A data folder that exists already is started as it is: a stopped
+    # database comes back with its data (the database-stopped fault).
+    initialised = (datadir / "mysql").is_dir()
     try:
-        subprocess.run(
-            [
-                install_db,
-                "--no-defaults",
-                f"--datadir={datadir}",
-                "--auth-root-authentication-method=socket",
-                "--skip-test-db",
-                *as_user,
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-            env=SERVER_ENVIRONMENT,
-        )
+        if not initialised:
+            subprocess.run(
+                [
+                    install_db,
+                    "--no-defaults",
+                    f"--datadir={datadir}",
+                    "--auth-root-authentication-method=socket",
+                    "--skip-test-db",
+                    *as_user,
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+                env=SERVER_ENVIRONMENT,
+            )
     except subprocess.CalledProcessError as error:
         tail = error.stderr.decode(errors="replace").strip().splitlines()[-3:]
         raise MariaDBFailed(
@@ -144,7 +153,7 @@ def start_instance(
         f"--socket={socket_path}",
         f"--pid-file={datadir / 'mariadbd.pid'}",
         f"--log-error={datadir / 'error.log'}",
-        "--bind-address=127.0.0.1",
+        f"--bind-address={bind_address}",
         f"--port={port}",
         "--skip-log-bin",
         # Small and quick: a probe database, not a production one.
@@ -176,7 +185,7 @@ def start_instance(
         pid=process.pid,
     )
     _wait_ready(instance, process)
-    log.debug("mariadbd %s up on 127.0.0.1:%d (pid %d)", name, port, process.pid)
+    log.debug("mariadbd %s up on %s:%d (pid %d)", name, bind_address, port, process.pid)
     return instance
 
 

@@ -1,0 +1,514 @@
+"""One customer's simulated network: hosts in namespaces, real tunnels and firewalls.
+
+Built from the simulated cloud's state (the describe calls) and the
+customer's configuration, so that a setting the program failed to declare
+is missing here too:
+
+    outsider ─┐                                        ┌─ db (RDS endpoint address,
+              │                                        │    security groups as nftables)
+    client ─┐ │                                        │
+            site ── cgw ══ internet ══ aws-vpn ── vpc ─┤
+    other  ─┘  (firewall,   (router)  (both tunnel     └─ ...
+               strongSwan)             endpoints)
+
+- `internet` routes every public address (/32) to the namespace that owns
+  it and answers ARP for them (proxy ARP), like a provider's network.
+- `cgw` is the customer's VPN device: its public IP, an address in every
+  on-premises network, strongSwan loaded with the files `exchange
+  vpn-config --device strongswan` writes, and their firewall (VPN-49
+  openings, MSS clamp).
+- `aws-vpn` holds both tunnels' outside IPs and one strongSwan configured
+  from the VPN connection's tunnel options; it is the VPC's way to the VPN
+  gateway.
+- `vpc` is the VPC as one layer-2 segment; each host's own routes are its
+  subnet's route table as EC2 describes it (local, and the routes the VPN
+  gateway propagates while a tunnel is UP, VGW-09).
+- each RDS instance is a host at an address of its subnet, with a private
+  MariaDB and its security groups as nftables rules that drop what they do
+  not admit, like AWS.
+
+Every namespace's name starts with the simulator's prefix; what is built is
+recorded (`dataplane/<customer>.json`) so that `down` and `sim stop` remove
+exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from ipaddress import IPv4Address, IPv4Network, ip_network
+from pathlib import Path
+from typing import Any
+
+from exchange import vpn_device
+from exchange.config.model import ExchangeConfig
+from exchange.environment import VantagePoint
+from infra import outputs as keys
+from simulator import firewall, ipsec, mariadb, netns
+
+log = logging.getLogger("simulator")
+
+TUNNELS_UP_TIMEOUT_S = 5.0
+# The outsider: somewhere on the internet, in TEST-NET-1.
+OUTSIDER_IP = "192.0.2.250"
+# Where the VPC reaches its VPN gateway: the VPC's last usable address,
+# never in a subnet the program makes (those are at the start).
+Track = Callable[[int, str], None]
+
+
+class DataPlaneError(Exception):
+    """The data plane could not be built as the cloud describes it."""
+
+
+@dataclass
+class DataPlaneRecord:
+    """What was built for one customer, so that it can be removed exactly."""
+
+    customer: str
+    namespaces: list[str] = field(default_factory=list)
+    # host name -> address, as the customer's and the platform's resolvers
+    # answer (RDS endpoint names, ...).
+    hosts: dict[str, str] = field(default_factory=dict)
+    # What `sim fault` needs to find again.
+    cgw: str = ""
+    aws_vpn: str = ""
+    charon_folders: dict[str, str] = field(default_factory=dict)
+    # RDS instance -> {namespace, address, subnet, security_groups}
+    databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tunnels: list[dict[str, str]] = field(default_factory=list)
+    # VPC host namespace -> the destinations it routes to the VPN gateway.
+    routes: dict[str, list[str]] = field(default_factory=dict)
+    # The AWS side's VICI socket: what the telemetry asks.
+    vici: str = ""
+    region: str = ""
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> DataPlaneRecord:
+        return cls(**json.loads(path.read_text()))
+
+
+def _host(network: IPv4Network, offset: int) -> IPv4Address:
+    return network.network_address + offset
+
+
+class CustomerNetwork:
+    """Builds one customer's namespaces, links, tunnels, firewalls and servers."""
+
+    def __init__(
+        self,
+        *,
+        home: Path,
+        prefix: str,
+        config: ExchangeConfig,
+        outputs: dict[str, Any],
+        clients: dict[str, Any],
+        track: Track,
+        socket_dir: Path,
+        server_tls: Callable[[str, str, str], mariadb.TlsFiles],
+        publish_watches: Callable[[DataPlaneRecord], None],
+        record: DataPlaneRecord | None = None,
+    ) -> None:
+        self.home = home
+        self.prefix = prefix
+        self.config = config
+        self.outputs = outputs
+        self.ec2 = clients["ec2"]
+        self.rds = clients["rds"]
+        self.secrets = clients["secretsmanager"]
+        self.track = track
+        self.socket_dir = socket_dir
+        self.server_tls = server_tls
+        self.publish_watches = publish_watches
+        self.record = record or DataPlaneRecord(
+            customer=config.customer.slug, region=config.region
+        )
+        self.vpc_cidr = config.vpc.cidr
+        self.vgw_address = self.vpc_cidr.broadcast_address - 1
+
+    # -- namespaces and links ------------------------------------------------
+
+    def _namespace(self, role: str, *, router: bool = False) -> netns.Namespace:
+        name = f"{self.prefix}-{role}"
+        namespace = netns.Namespace.create(name, router=router)
+        self.record.namespaces.append(name)
+        return namespace
+
+    def build(self) -> dict[str, VantagePoint]:
+        (connection,) = self.ec2.describe_vpn_connections(
+            VpnConnectionIds=[self.outputs[keys.VPN_CONNECTION_ID]]
+        )["VpnConnections"]
+        outside_ips = [
+            t["OutsideIpAddress"] for t in connection["Options"]["TunnelOptions"]
+        ]
+        cgw_ip = str(self.config.on_premises.customer_gateway_ip)
+
+        internet = self._namespace("inet", router=True)
+        netns.set_sysctl(internet, "net.ipv4.conf.default.proxy_arp", 1)
+        netns.set_sysctl(internet, "net.ipv4.conf.all.proxy_arp", 1)
+        cgw = self._namespace("cgw", router=True)
+        aws_vpn = self._namespace("awsvpn", router=True)
+        self.record.cgw, self.record.aws_vpn = cgw.name, aws_vpn.name
+
+        self._public_host(internet, cgw, "cgw", [cgw_ip])
+        self._public_host(internet, aws_vpn, "awsvpn", outside_ips)
+        outsider = self._namespace("outsider")
+        self._public_host(internet, outsider, "outsider", [OUTSIDER_IP])
+
+        client, other = self._site(cgw)
+        vpc = self._namespace("vpc")
+        netns.bridge(vpc, "br0")
+        netns.veth(vpc, "awsvpn", aws_vpn, "vpc0")
+        netns.enslave(vpc, "awsvpn", "br0")
+        netns.add_address(
+            aws_vpn, "vpc0", f"{self.vgw_address}/{self.vpc_cidr.prefixlen}"
+        )
+
+        self._tunnels(connection, cgw, aws_vpn)
+        self.publish_watches(self.record)
+        self._wait_for_telemetry(connection["VpnConnectionId"])
+        databases = self._databases(vpc)
+
+        points = {
+            "onprem": VantagePoint(
+                name="onprem",
+                description=f"the customer's client host {client}",
+                netns=f"{self.prefix}-client",
+                ca_bundle=str(self.home / "ca.pem"),
+                hosts=dict(self.record.hosts),
+            ),
+            "outsider": VantagePoint(
+                name="outsider",
+                description=f"a host on the internet ({OUTSIDER_IP})",
+                netns=outsider.name,
+                ca_bundle=str(self.home / "ca.pem"),
+                hosts=dict(self.record.hosts),
+            ),
+        }
+        if other is not None:
+            points["onprem-other"] = VantagePoint(
+                name="onprem-other",
+                description=f"a customer host outside the client networks ({other})",
+                netns=f"{self.prefix}-other",
+                ca_bundle=str(self.home / "ca.pem"),
+                hosts=dict(self.record.hosts),
+            )
+        log.info(
+            "data plane of %s: %d namespaces, %d databases",
+            self.record.customer,
+            len(self.record.namespaces),
+            len(databases),
+        )
+        return points
+
+    def _public_host(
+        self,
+        internet: netns.Namespace,
+        host: netns.Namespace,
+        label: str,
+        addresses: list[str],
+    ) -> None:
+        """Wire `host` to the internet with its public /32 addresses."""
+        netns.veth(internet, label[:15], host, "inet0")
+        for address in addresses:
+            netns.add_address(host, "inet0", f"{address}/32")
+            netns.add_route(internet, f"{address}/32", dev=label[:15])
+        # Everything else is out there: the internet answers ARP for it.
+        netns.add_route(host, "0.0.0.0/0", dev="inet0")
+
+    def _site(self, cgw: netns.Namespace) -> tuple[IPv4Address, IPv4Address | None]:
+        """The customer's LAN: the gateway's inside, a client and another host."""
+        site = self._namespace("site")
+        netns.bridge(site, "br0")
+        netns.veth(site, "cgw", cgw, "lan0")
+        netns.enslave(site, "cgw", "br0")
+        networks = list(self.config.on_premises.networks)
+        # The gateway has an address in every on-premises network: strongSwan's
+        # user-space ESP takes its sources from there (LAB-NOTES).
+        for network in networks:
+            netns.add_address(cgw, "lan0", f"{_host(network, 1)}/{network.prefixlen}")
+        clients = [n for db in self.config.app_databases() for n in db.client_networks]
+        client_network = clients[0] if clients else networks[0]
+        client = _host(client_network, 10)
+        self._site_host(site, "client", client, client_network)
+        outside = [n for n in networks if not any(n.overlaps(c) for c in clients)]
+        other = None
+        if outside:
+            other = _host(outside[0], 10)
+            self._site_host(site, "other", other, outside[0])
+        return client, other
+
+    def _site_host(
+        self,
+        site: netns.Namespace,
+        role: str,
+        address: IPv4Address,
+        network: IPv4Network,
+    ) -> None:
+        host = self._namespace(role)
+        netns.veth(site, role, host, "eth0")
+        netns.enslave(site, role, "br0")
+        netns.add_address(host, "eth0", f"{address}/{network.prefixlen}")
+        netns.add_route(host, "0.0.0.0/0", via=str(_host(network, 1)))
+
+    # -- tunnels -----------------------------------------------------------------
+
+    def _tunnels(
+        self,
+        connection: dict[str, Any],
+        cgw: netns.Namespace,
+        aws_vpn: netns.Namespace,
+    ) -> None:
+        """Both sides' strongSwan, the customer's from `exchange vpn-config`."""
+        routing = self.config.on_premises.routing
+        (gateway,) = self.ec2.describe_vpn_gateways(
+            VpnGatewayIds=[connection["VpnGatewayId"]]
+        )["VpnGateways"]
+        customer_files = vpn_device.render(
+            "strongswan",
+            self.config,
+            connection,
+            amazon_side_asn=int(gateway.get("AmazonSideAsn", 64512)),
+        )
+        aws_files = ipsec.aws_side_config(
+            connection,
+            self.config.on_premises.customer_gateway_ip,
+            on_premises_networks=self.config.on_premises.networks,
+            vpc_cidr=self.vpc_cidr,
+            routing=routing,
+        )
+        sides = {}
+        for namespace, files, role in (
+            (aws_vpn, aws_files, "aws"),
+            (cgw, customer_files, "cgw"),
+        ):
+            folder = self.socket_dir / f"{self.prefix[-6:]}-{role}"
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            vpn_device.write_files(folder / "swanctl", files)
+            charon = ipsec.Charon.start(
+                namespace.name,
+                folder,
+                on_started=self.track,
+            )
+            self.record.charon_folders[role] = str(folder)
+            if role == "aws":
+                # AWS reports what its own endpoints see.
+                self.record.vici = str(charon.socket_path)
+            sides[role] = (charon, folder)
+        # The customer's device firewall as generated: IKE/ESP openings and
+        # the MSS clamp (VPN-49, MTU-02).
+        load_nft(cgw.name, (sides["cgw"][1] / "swanctl" / vpn_device.FIREWALL_NFT))
+        # And the customer's own edge: nothing from the internet reaches the
+        # site unless whitelisted; the VPC through the tunnel only.
+        firewall.apply(cgw.name, self.customer_firewall())
+        for role in ("aws", "cgw"):
+            charon, folder = sides[role]
+            charon.load(folder / "swanctl" / vpn_device.SWANCTL_CONF)
+        cgw_charon, _ = sides["cgw"]
+        tunnels = vpn_device.device_tunnels(
+            connection, self.config.on_premises.customer_gateway_ip
+        )
+        for tunnel in tunnels:
+            self.record.tunnels.append(
+                {
+                    "name": tunnel.name,
+                    "outside_ip": str(tunnel.aws_outside_ip),
+                    "vpn_connection_id": connection["VpnConnectionId"],
+                }
+            )
+        # No initiate from here: each side's start action, from AWS's startup
+        # action, decides who starts (the AWS side with `start`, the
+        # customer's device otherwise), as it would on a real network.
+        deadline = time.monotonic() + TUNNELS_UP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            states = cgw_charon.tunnels()
+            if all(states.get(t.name) and states[t.name].up for t in tunnels):
+                return
+            time.sleep(0.05)
+        raise DataPlaneError(
+            f"the tunnels of {connection['VpnConnectionId']} did not come up within "
+            f"{TUNNELS_UP_TIMEOUT_S:.0f} s: {cgw_charon.log_tail()}"
+        )
+
+    def _wait_for_telemetry(self, connection_id: str) -> None:
+        """Until AWS reports the tunnels UP: the routes propagate only then."""
+        deadline = time.monotonic() + TUNNELS_UP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            (connection,) = self.ec2.describe_vpn_connections(
+                VpnConnectionIds=[connection_id]
+            )["VpnConnections"]
+            if all(t["Status"] == "UP" for t in connection["VgwTelemetry"]):
+                return
+            time.sleep(0.1)
+        log.warning("the telemetry of %s did not report UP in time", connection_id)
+
+    def customer_firewall(self, whitelist: list[firewall.WhitelistEntry] = ()) -> str:
+        (connection,) = self.ec2.describe_vpn_connections(
+            VpnConnectionIds=[self.outputs[keys.VPN_CONNECTION_ID]]
+        )["VpnConnections"]
+        return firewall.customer_firewall_ruleset(
+            outside_if="inet0",
+            site_networks=[str(n) for n in self.config.on_premises.networks],
+            vpc_cidr=str(self.vpc_cidr),
+            whitelist=list(whitelist),
+            aws_tunnel_endpoints=[
+                t["OutsideIpAddress"] for t in connection["Options"]["TunnelOptions"]
+            ],
+        )
+
+    # -- the VPC's hosts ---------------------------------------------------------
+
+    def _databases(self, vpc: netns.Namespace) -> list[str]:
+        started = []
+        subnets = {
+            s["SubnetId"]: IPv4Network(s["CidrBlock"])
+            for s in self.ec2.describe_subnets(
+                SubnetIds=list(self.outputs[keys.PRIVATE_SUBNET_IDS])
+            )["Subnets"]
+        }
+        first_subnet = next(iter(subnets.values()))
+        for offset, database in enumerate(
+            self.outputs.get(keys.DATABASES, {}).values(), start=10
+        ):
+            (instance,) = self.rds.describe_db_instances(
+                DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
+            )["DBInstances"]
+            name = instance["DBInstanceIdentifier"]
+            address = _host(first_subnet, offset)
+            host = self._namespace(f"db{offset - 9}")
+            netns.veth(vpc, f"db{offset - 9}", host, "eth0")
+            netns.enslave(vpc, f"db{offset - 9}", "br0")
+            netns.add_address(host, "eth0", f"{address}/{self.vpc_cidr.prefixlen}")
+            self._vpc_routes(host, first_subnet)
+            self.record.hosts[instance["Endpoint"]["Address"]] = str(address)
+            self.record.databases[name] = {
+                "namespace": host.name,
+                "address": str(address),
+                "subnet": str(first_subnet),
+                "security_groups": [
+                    g["VpcSecurityGroupId"] for g in instance["VpcSecurityGroups"]
+                ],
+            }
+            self.apply_security_groups(name)
+            self.start_database(name)
+            started.append(name)
+        return started
+
+    def start_database(self, name: str) -> None:
+        """The instance's MariaDB in its host, at its address (again, after a stop)."""
+        database = self.record.databases[name]
+        (instance,) = self.rds.describe_db_instances(DBInstanceIdentifier=name)[
+            "DBInstances"
+        ]
+        tls = self.server_tls(
+            name, instance["Endpoint"]["Address"], database["address"]
+        )
+        require_tls = _requires_tls(self.rds, instance)
+        # Only the server starts inside the host: API calls stay here.
+        with netns.entered(netns.Namespace(database["namespace"])):
+            server = mariadb.start_instance(
+                name,
+                self.home / "mariadb",
+                tls=tls,
+                require_tls=require_tls,
+                on_started=lambda pid: self.track(pid, f"mariadb {name}"),
+                socket_dir=self.socket_dir,
+                bind_address=database["address"],
+                port=int(instance["Endpoint"]["Port"]),
+            )
+        credentials = json.loads(
+            self.secrets.get_secret_value(
+                SecretId=instance["MasterUserSecret"]["SecretArn"]
+            )["SecretString"]
+        )
+        mariadb.create_master_user(
+            server,
+            credentials["username"],
+            credentials["password"],
+            instance.get("DBName"),
+        )
+
+    def _vpc_routes(self, host: netns.Namespace, subnet: IPv4Network) -> None:
+        """The host's routes: its subnet's route table as EC2 describes it.
+
+        The VPC's local route comes with the host's address (its prefix is
+        the VPC's), as every AWS route table has it.
+        """
+        for destination in self.vpn_routes(subnet):
+            netns.add_route(host, destination, via=str(self.vgw_address))
+        self.record.routes[host.name] = self.vpn_routes(subnet)
+
+    def sync_routes(self) -> None:
+        """Each VPC host's routes again from the route tables (after a change)."""
+        for database in self.record.databases.values():
+            host = netns.Namespace(database["namespace"])
+            wanted = set(self.vpn_routes(IPv4Network(database["subnet"])))
+            present = set(self.record.routes.get(host.name, []))
+            for destination in sorted(present - wanted):
+                netns.delete_route(host, destination, via=str(self.vgw_address))
+            for destination in sorted(wanted - present):
+                netns.add_route(host, destination, via=str(self.vgw_address))
+            self.record.routes[host.name] = sorted(wanted)
+
+    def apply_security_groups(self, instance: str) -> None:
+        """The instance's security groups as EC2 describes them now, as nftables."""
+        database = self.record.databases[instance]
+        groups = self.ec2.describe_security_groups(
+            GroupIds=database["security_groups"]
+        )["SecurityGroups"]
+        firewall.apply(database["namespace"], firewall.security_group_ruleset(groups))
+
+    def vpn_routes(self, subnet: IPv4Network) -> list[str]:
+        """Destinations the subnet's route table sends to the VPN gateway."""
+        tables = self.ec2.describe_route_tables(
+            RouteTableIds=list(self.outputs[keys.PRIVATE_ROUTE_TABLE_IDS])
+        )["RouteTables"]
+        subnet_ids = {
+            str(IPv4Network(s["CidrBlock"])): s["SubnetId"]
+            for s in self.ec2.describe_subnets(
+                SubnetIds=list(self.outputs[keys.PRIVATE_SUBNET_IDS])
+            )["Subnets"]
+        }
+        wanted = subnet_ids.get(str(subnet))
+        gateway = self.outputs[keys.VPN_GATEWAY_ID]
+        for table in tables:
+            if any(a.get("SubnetId") == wanted for a in table.get("Associations", [])):
+                return sorted(
+                    r["DestinationCidrBlock"]
+                    for r in table.get("Routes", [])
+                    if r.get("GatewayId") == gateway and "DestinationCidrBlock" in r
+                )
+        return []
+
+
+def load_nft(namespace: str, ruleset: Path) -> None:
+    """Load an nftables file into a namespace, as the device would load it."""
+    result = subprocess.run(
+        ["ip", "netns", "exec", namespace, "nft", "-f", str(ruleset)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    if result.returncode != 0:
+        raise DataPlaneError(f"{ruleset.name} in {namespace}: {result.stderr.strip()}")
+
+
+def _requires_tls(rds: Any, instance: dict[str, Any]) -> bool:
+    for group in instance.get("DBParameterGroups", []):
+        for parameter in rds.describe_db_parameters(
+            DBParameterGroupName=group["DBParameterGroupName"]
+        )["Parameters"]:
+            if parameter["ParameterName"] == "require_secure_transport":
+                return parameter.get("ParameterValue") in ("1", "ON", "on", "true")
+    return False
+
+
+def network_of(cidr: str) -> IPv4Network:
+    return IPv4Network(ip_network(cidr, strict=False))
