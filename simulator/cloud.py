@@ -390,6 +390,8 @@ class SimulatedCloud:
                 "exchange:deletionProtection": "false",
                 "aws:region": config.region,
             }
+            if data_plane and config.app_databases():
+                self._prepare_database_template()
             previous = self.stack_record(customer)
             validate = _resource_policies if enforce_policies else None
             preview = PreviewMocks(
@@ -401,6 +403,7 @@ class SimulatedCloud:
             )
             planned = self._run(preview, program_config, customer, preview=True)
             plan = preview.finish()
+            log.debug("%s: preview: %s", customer, plan.summary()[:200])
             if enforce_policies:
                 _stack_policies(plan.declared, planned)
             if previous is not None and not previous.failed and plan.unchanged:
@@ -427,6 +430,7 @@ class SimulatedCloud:
                 if record.failed and customer not in environment.failed_stacks:
                     environment.failed_stacks.append(customer)
                     environment.save(self.environment_file)
+            log.debug("%s: %d resources created", customer, len(record.resources))
             if enforce_policies:
                 # As under `pulumi up`, stack policies see the real outputs
                 # too; a violation leaves the stack recorded as failed.
@@ -453,6 +457,16 @@ class SimulatedCloud:
             environment.save(self.environment_file)
             action = "created" if previous is None else "replaced"
             return Provisioned(customer, action, plan, stack.outputs, run)
+
+    def _prepare_database_template(self) -> None:
+        """Initialise the MariaDB template while the program runs (a second saved)."""
+
+        def prepare() -> None:
+            # A failure is said again, and handled, when a server starts.
+            with contextlib.suppress(mariadb.MariaDBUnavailable, mariadb.MariaDBFailed):
+                mariadb.prepare_template(self.home / "mariadb")
+
+        threading.Thread(target=prepare, name="mariadb template", daemon=True).start()
 
     def _run(
         self,

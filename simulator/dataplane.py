@@ -34,6 +34,7 @@ exactly that.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import subprocess
@@ -171,10 +172,21 @@ class CustomerNetwork:
             aws_vpn, "vpc0", f"{self.vgw_address}/{self.vpc_cidr.prefixlen}"
         )
 
-        self._tunnels(connection, cgw, aws_vpn)
-        self.publish_watches(self.record)
-        self._wait_for_telemetry(connection["VpnConnectionId"])
-        databases = self._databases(vpc)
+        databases = self._database_hosts(vpc)
+        log.debug("%s: namespaces and links built", self.record.customer)
+        # The servers start while the tunnels come up: neither waits on the
+        # other, and each takes about a second.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            servers = [pool.submit(self.start_database, name) for name in databases]
+            self._tunnels(connection, cgw, aws_vpn)
+            log.debug("%s: both tunnels established", self.record.customer)
+            self.publish_watches(self.record)
+            self._wait_for_telemetry(connection["VpnConnectionId"])
+            log.debug("%s: the telemetry reports both tunnels UP", self.record.customer)
+            # The VPN gateway's routes are in the route tables only now (VGW-09).
+            self.sync_routes()
+            for server in servers:
+                server.result()
 
         points = {
             "onprem": VantagePoint(
@@ -365,41 +377,40 @@ class CustomerNetwork:
 
     # -- the VPC's hosts ---------------------------------------------------------
 
-    def _databases(self, vpc: netns.Namespace) -> list[str]:
-        started = []
-        subnets = {
-            s["SubnetId"]: IPv4Network(s["CidrBlock"])
-            for s in self.ec2.describe_subnets(
-                SubnetIds=list(self.outputs[keys.PRIVATE_SUBNET_IDS])
-            )["Subnets"]
-        }
-        first_subnet = next(iter(subnets.values()))
-        for offset, database in enumerate(
-            self.outputs.get(keys.DATABASES, {}).values(), start=10
+    def _database_hosts(self, vpc: netns.Namespace) -> list[str]:
+        """A host per RDS instance at an address of its subnet, behind its groups."""
+        subnet = IPv4Network(
+            self.ec2.describe_subnets(
+                SubnetIds=[self.outputs[keys.PRIVATE_SUBNET_IDS][0]]
+            )["Subnets"][0]["CidrBlock"]
+        )
+        names = []
+        for number, database in enumerate(
+            self.outputs.get(keys.DATABASES, {}).values(), start=1
         ):
             (instance,) = self.rds.describe_db_instances(
                 DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
             )["DBInstances"]
             name = instance["DBInstanceIdentifier"]
-            address = _host(first_subnet, offset)
-            host = self._namespace(f"db{offset - 9}")
-            netns.veth(vpc, f"db{offset - 9}", host, "eth0")
-            netns.enslave(vpc, f"db{offset - 9}", "br0")
+            # RDS gives the endpoint a name only; the host takes an address
+            # of the first subnet of the DB subnet group, as an ENI would.
+            address = _host(subnet, 9 + number)
+            host = self._namespace(f"db{number}")
+            netns.veth(vpc, f"db{number}", host, "eth0")
+            netns.enslave(vpc, f"db{number}", "br0")
             netns.add_address(host, "eth0", f"{address}/{self.vpc_cidr.prefixlen}")
-            self._vpc_routes(host, first_subnet)
             self.record.hosts[instance["Endpoint"]["Address"]] = str(address)
             self.record.databases[name] = {
                 "namespace": host.name,
                 "address": str(address),
-                "subnet": str(first_subnet),
+                "subnet": str(subnet),
                 "security_groups": [
                     g["VpcSecurityGroupId"] for g in instance["VpcSecurityGroups"]
                 ],
             }
             self.apply_security_groups(name)
-            self.start_database(name)
-            started.append(name)
-        return started
+            names.append(name)
+        return names
 
     def start_database(self, name: str) -> None:
         """The instance's MariaDB in its host, at its address (again, after a stop)."""
@@ -435,18 +446,13 @@ class CustomerNetwork:
             instance.get("DBName"),
         )
 
-    def _vpc_routes(self, host: netns.Namespace, subnet: IPv4Network) -> None:
-        """The host's routes: its subnet's route table as EC2 describes it.
+    def sync_routes(self) -> None:
+        """Each VPC host's routes from its subnet's route table, as EC2 describes it.
 
         The VPC's local route comes with the host's address (its prefix is
-        the VPC's), as every AWS route table has it.
+        the VPC's), as in every AWS route table; what goes to the VPN
+        gateway follows the table, now and after a change (faults).
         """
-        for destination in self.vpn_routes(subnet):
-            netns.add_route(host, destination, via=str(self.vgw_address))
-        self.record.routes[host.name] = self.vpn_routes(subnet)
-
-    def sync_routes(self) -> None:
-        """Each VPC host's routes again from the route tables (after a change)."""
         for database in self.record.databases.values():
             host = netns.Namespace(database["namespace"])
             wanted = set(self.vpn_routes(IPv4Network(database["subnet"])))

@@ -202,7 +202,12 @@ class Faults:
     def _heal_wrong_key(self, undo: dict[str, Any]) -> None:
         from simulator import ipsec
 
-        ipsec.restore_key(self._charon("aws"), self._side(), undo["tunnel"])
+        ipsec.restore_key(
+            self._charon("aws"),
+            self._side(),
+            undo["tunnel"],
+            customer=self._charon("cgw"),
+        )
         self._wait_tunnels_up()
 
     def _wait_tunnels_up(self, timeout_s: float = 20.0) -> None:

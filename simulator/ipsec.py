@@ -63,8 +63,8 @@ from simulator import netns
 
 log = logging.getLogger("simulator")
 
-# Debian puts charon-systemd, swanctl and ip in /usr/sbin, which a non-root
-# PATH often lacks.
+# Debian puts charon-systemd and swanctl in /usr/sbin, which a non-root PATH
+# often lacks.
 _SEARCH_PATH = os.pathsep.join(
     [os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin", "/usr/bin", "/sbin"]
 )
@@ -86,7 +86,7 @@ _VICI_SLACK_S = 2.0
 # charon's plugins, loaded in this order and no others (load_modular = no):
 # kernel-libipsec must come before kernel-netlink, or the SA fails to install
 # and the initiator sees a misleading NO_PROPOSAL_CHOSEN; strongSwan 5.9.8
-# needs kdf for the PRFs.
+# derives no keys without kdf.
 CHARON_PLUGINS = (
     "random",
     "nonce",
@@ -126,10 +126,11 @@ SWANCTL_CREDENTIAL_FOLDERS = (
     "pkcs12",
 )
 
-# Fast failover, as measured on these machines (LAB-NOTES): IKEv2 gives up on
-# a silent peer after retransmit_tries retransmissions, the first after
-# retransmit_timeout seconds, each later one 1.8 times longer (about 12 s in
-# all, against about 165 s with charon's defaults).
+# Fast failover, as measured on these machines (LAB-NOTES): a silent peer is
+# given up after retransmit_tries retransmissions, the first after
+# retransmit_timeout seconds and each later one 1.8 times longer (12 s), once
+# dead peer detection has noticed the silence: 15-18 s in all, against about
+# 165 s with charon's defaults. A peer that closes the tunnel says so at once.
 RETRANSMIT_TIMEOUT_S = 1.0
 RETRANSMIT_TRIES = 3
 # The AWS side probes a quiet peer at least this often.
@@ -144,29 +145,36 @@ _ROUTING_TABLE_AFTER_MAIN = 32768
 _DPD_ACTIONS = {"clear": "clear", "restart": "restart", "none": "none"}
 
 
+def _dpd_action(tunnel: DeviceTunnel) -> str:
+    if tunnel.dpd_timeout_action not in _DPD_ACTIONS:
+        raise ValueError(
+            f"tunnel {tunnel.number} has DPD timeout action "
+            f"{tunnel.dpd_timeout_action!r}; AWS takes clear, none or restart "
+            "(VPN-30)"
+        )
+    return _DPD_ACTIONS[tunnel.dpd_timeout_action]
+
+
 class StrongSwanUnavailable(Exception):
-    """charon-systemd, swanctl or ip is not installed."""
+    """charon-systemd or swanctl is not installed."""
 
 
 class CharonFailed(Exception):
     """A charon did not start, or refused a command; carries strongSwan's words."""
 
 
-_BINARIES = ("charon-systemd", "swanctl", "ip")
-
-
-def find_binaries() -> tuple[str, str, str]:
-    """The paths of charon-systemd, swanctl and ip, or StrongSwanUnavailable."""
-    found = {name: shutil.which(name, path=_SEARCH_PATH) for name in _BINARIES}
-    missing = [name for name, path in found.items() if path is None]
-    if missing:
+def find_binaries() -> tuple[str, str]:
+    """The paths of charon-systemd and swanctl, or StrongSwanUnavailable."""
+    charon = shutil.which("charon-systemd", path=_SEARCH_PATH)
+    swanctl = shutil.which("swanctl", path=_SEARCH_PATH)
+    if charon is None or swanctl is None:
         raise StrongSwanUnavailable(
-            f"{', '.join(missing)} not installed: install Debian's charon-systemd "
+            "strongSwan is not installed: install Debian's charon-systemd "
             "strongswan-swanctl libcharon-extra-plugins "
-            "libstrongswan-standard-plugins and iproute2"
+            "libstrongswan-standard-plugins (kernel-libipsec is in the extra "
+            "plugins)"
         )
-    charon, swanctl, ip = (str(found[name]) for name in _BINARIES)
-    return charon, swanctl, ip
+    return charon, swanctl
 
 
 def _spawn_in_namespace(
@@ -197,7 +205,7 @@ def _environment(conf: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class TunnelState:
-    """One tunnel's state as its charon reports it over VICI."""
+    """One tunnel's state as its charon reports it over VICI (`Charon.tunnels`)."""
 
     name: str
     ike_state: str | None  # ESTABLISHED, CONNECTING, ...; None without an IKE SA
@@ -230,7 +238,11 @@ def _number(value: Any) -> int:
 
 
 class Charon:
-    """One charon-systemd in one network namespace, driven over VICI."""
+    """One charon-systemd in one network namespace, driven over VICI.
+
+    `start` runs one; `attach` finds one that `start` runs, from another
+    process. Its folder holds its strongswan.conf, VICI socket, log and pid.
+    """
 
     def __init__(
         self,
@@ -244,7 +256,7 @@ class Charon:
         self.folder = folder
         self.pid = pid
         self._process = process  # None when attached: another process's child
-        self._swanctl = find_binaries()[1]
+        _, self._swanctl = find_binaries()
 
     @property
     def conf(self) -> Path:
@@ -288,7 +300,8 @@ class Charon:
         `on_started(pid, what)` is called as soon as the process exists,
         before it answers, so that the caller tracks it even if the wait
         fails. Raises CharonFailed, with the log's tail, when the charon
-        does not answer on VICI within READY_TIMEOUT_S (it is stopped then).
+        does not answer on VICI within READY_TIMEOUT_S (it is stopped then),
+        and simulator.netns.TopologyError when there is no such namespace.
         """
         folder = Path(folder).absolute()
         socket_path = folder / VICI_SOCKET
@@ -297,7 +310,7 @@ class Charon:
                 f"{socket_path} is longer than a unix socket's {_UNIX_PATH_MAX} "
                 "bytes: give the charon a shorter folder"
             )
-        charon_binary = find_binaries()[0]
+        charon_binary, _ = find_binaries()
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         socket_path.unlink(missing_ok=True)  # a crashed charon's
         conf = folder / STRONGSWAN_CONF
@@ -451,24 +464,27 @@ class Charon:
         Waits `timeout_s` for the peer to confirm, then removes the SAs
         anyway. False when there was no such SA.
         """
+        said: list[str] = []
         try:
             with self._session(timeout_s=timeout_s + _VICI_SLACK_S) as session:
-                for _ in session.terminate(
+                for event in session.terminate(
                     {"ike": ike, "timeout": int(timeout_s * 1000), "force": "yes"}
                 ):
-                    pass
+                    said.append(_text(event.get("msg", b"")))
         except vici.exception.CommandException as error:
-            if "no matching SAs" in str(error):
+            # None there, or it went away meanwhile: closed either way.
+            if "no matching SAs" in str(error) or "not found" in "; ".join(said):
                 return False
             raise CharonFailed(
-                f"could not terminate {ike} in {self.namespace}: {error}"
+                f"could not terminate {ike} in {self.namespace}: {error} "
+                f"({'; '.join(said[-5:])})"
             ) from None
         return True
 
     def unload(self, conn: str) -> None:
         """Forget connection `conn`, so that the charon neither starts nor answers it.
 
-        Its SAs stay until terminated.
+        strongSwan 5.9.8 also closes the connection's SAs, telling the peer.
         """
         try:
             with self._session(timeout_s=_VICI_SLACK_S) as session:
@@ -742,7 +758,7 @@ class AwsSide:
             "life_time": f"{tunnel.phase2_lifetime_seconds}s",
             "rand_time": f"{_rand_time(tunnel)}s",
             "replay_window": str(tunnel.replay_window_size),
-            "dpd_action": _DPD_ACTIONS.get(tunnel.dpd_timeout_action, "clear"),
+            "dpd_action": _dpd_action(tunnel),
             # StartupAction (VPN-31): start, AWS brings the tunnel up and keeps
             # it up; add, it waits for the customer's gateway.
             "start_action": "start" if tunnel.aws_initiates else "none",
@@ -909,6 +925,9 @@ def break_tunnel(charon: Charon, side: AwsSide, number: int) -> None:
     the other tunnel at once; its attempts to reconnect are refused.
     """
     name = side.name(number)
+    # Forgotten first, so that the gateway's attempt to reconnect, which the
+    # DELETE prompts, is refused; unloading closes the SAs, and terminate
+    # catches any that a strongSwan of another version would leave.
     charon.unload(name)
     charon.terminate(name)
 

@@ -1,7 +1,7 @@
 """Truth flows back: the tunnels' real state drives the simulated AWS's telemetry.
 
 Runs as a thread inside the AWS API server's process, next to moto's
-backends. Every half second it asks each watched strongSwan (its VICI
+backends. Five times a second it asks each watched strongSwan (its VICI
 socket, a unix socket, reachable from any network namespace) whether each
 tunnel's CHILD_SA is installed, and records UP or DOWN in the VPN
 connection's `VgwTelemetry`, as AWS reports what its endpoints see. Route
@@ -23,12 +23,10 @@ from typing import Any
 import vici
 from vici.exception import SessionException
 
-from simulator.aws import set_tunnel_status
-
 log = logging.getLogger("simulator")
 
 WATCHES_FILE = "telemetry.json"
-POLL_INTERVAL_S = 0.5
+POLL_INTERVAL_S = 0.2
 VICI_TIMEOUT_S = 1.0
 ACCOUNT_ID = "123456789012"
 
@@ -57,7 +55,11 @@ def installed_children(socket_path: str) -> set[str]:
 
 
 def poll_once(home: Path) -> None:
+    # Imported here: the data plane's side imports this module to write the
+    # watches, and must not pay for loading moto.
     from moto.ec2.models import ec2_backends
+
+    from simulator.aws import set_tunnel_status
 
     path = home / WATCHES_FILE
     if not path.exists():
