@@ -585,6 +585,7 @@ class SimulatedCloud:
                     "tunnels": [
                         {**tunnel, "vici": record.vici} for tunnel in record.tunnels
                     ],
+                    "bgp_routes": record.bgp_routes,
                 }
                 for record in self._dataplane_records()
                 if record.tunnels and record.vici

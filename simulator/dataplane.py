@@ -83,6 +83,8 @@ class DataPlaneRecord:
     tunnels: list[dict[str, str]] = field(default_factory=list)
     # VPC host namespace -> the destinations it routes to the VPN gateway.
     routes: dict[str, list[str]] = field(default_factory=dict)
+    # With BGP: the networks the customer's device announces.
+    bgp_routes: list[str] | None = None
     # The AWS side's VICI socket: what the telemetry asks.
     vici: str = ""
     region: str = ""
@@ -289,13 +291,19 @@ class CustomerNetwork:
             connection,
             amazon_side_asn=int(gateway.get("AmazonSideAsn", 64512)),
         )
-        aws_files = ipsec.aws_side_config(
+        aws_side = ipsec.aws_side(
             connection,
             self.config.on_premises.customer_gateway_ip,
             on_premises_networks=self.config.on_premises.networks,
             vpc_cidr=self.vpc_cidr,
             routing=routing,
         )
+        aws_files = aws_side.files()
+        # With BGP both sides' selectors are 0.0.0.0/0, and strongSwan's
+        # route for them would swallow the other tunnel's IKE packets: the
+        # routes into the tunnel are set here instead, to what BGP would
+        # announce (the on-premises networks, the VPC).
+        bgp = routing == "bgp"
         sides = {}
         for namespace, files, role in (
             (aws_vpn, aws_files, "aws"),
@@ -308,6 +316,7 @@ class CustomerNetwork:
                 namespace.name,
                 folder,
                 on_started=self.track,
+                install_routes=not bgp,
             )
             self.record.charon_folders[role] = str(folder)
             if role == "aws":
@@ -335,9 +344,15 @@ class CustomerNetwork:
                     "vpn_connection_id": connection["VpnConnectionId"],
                 }
             )
-        # No initiate from here: each side's start action, from AWS's startup
-        # action, decides who starts (the AWS side with `start`, the
-        # customer's device otherwise), as it would on a real network.
+        # Whoever AWS's startup action names initiates (the AWS side with
+        # `start`, the customer's device otherwise); the side that loaded
+        # first had its own attempts refused, and strongSwan does not retry.
+        ipsec.bring_up(sides["aws"][0], aws_side, cgw_charon)
+        if bgp:
+            self.record.bgp_routes = [str(n) for n in self.config.on_premises.networks]
+            for network in self.config.on_premises.networks:
+                netns.add_route(aws_vpn, str(network), dev="ipsec0")
+            netns.add_route(cgw, str(self.vpc_cidr), dev="ipsec0")
         deadline = time.monotonic() + TUNNELS_UP_TIMEOUT_S
         while time.monotonic() < deadline:
             states = cgw_charon.tunnels()

@@ -67,6 +67,7 @@ def poll_once(home: Path) -> None:
     for watch in json.loads(path.read_text()):
         backend = ec2_backends[ACCOUNT_ID][watch["region"]]
         answers: dict[str, set[str] | None] = {}
+        any_up = False
         for tunnel in watch["tunnels"]:
             socket_path = tunnel["vici"]
             if socket_path not in answers:
@@ -75,6 +76,7 @@ def poll_once(home: Path) -> None:
                 except (OSError, SessionException):
                     answers[socket_path] = None  # its charon is gone: down
             up = tunnel["name"] in (answers[socket_path] or ())
+            any_up = any_up or up
             try:
                 set_tunnel_status(
                     backend,
@@ -85,6 +87,29 @@ def poll_once(home: Path) -> None:
                 )
             except (KeyError, ValueError):
                 continue  # the connection was deleted meanwhile
+        if watch.get("bgp_routes") is not None:
+            _learn_bgp_routes(backend, watch, any_up)
+
+
+def _learn_bgp_routes(backend: Any, watch: dict[str, Any], up: bool) -> None:
+    """With BGP, the connection learns the announced networks while a tunnel is UP.
+
+    The customer's device announces its networks over BGP; the simulator
+    runs no BGP, so the data plane says what the device would announce,
+    and the routes come and go with the tunnels, as learned routes do.
+    """
+    try:
+        (connection,) = backend.describe_vpn_connections(
+            vpn_connection_ids=[watch["vpn_connection_id"]]
+        )
+    except Exception:  # moto's own error for an unknown id
+        return
+    static = [r for r in connection.routes if r.get("Source") != "bgp"]
+    learned = [
+        {"DestinationCidrBlock": cidr, "Source": "bgp", "State": "available"}
+        for cidr in watch["bgp_routes"]
+    ]
+    connection.routes = static + (learned if up else [])
 
 
 def watch_forever(home: Path, stopped: threading.Event) -> None:
