@@ -586,6 +586,15 @@ class SimulatedCloud:
                         {**tunnel, "vici": record.vici} for tunnel in record.tunnels
                     ],
                     "bgp_routes": record.bgp_routes,
+                    "targets": [
+                        {
+                            "target_group_arn": arn,
+                            "target": balancer["target"],
+                            "port": balancer["target_port"],
+                            "health": balancer["health"],
+                        }
+                        for arn, balancer in record.load_balancers.items()
+                    ],
                 }
                 for record in self._dataplane_records()
                 if record.tunnels and record.vici
@@ -603,7 +612,7 @@ class SimulatedCloud:
         session = simulator_session(config.region)
         clients = {
             name: session.client(name, endpoint_url=environment.aws_endpoint_url)
-            for name in ("ec2", "rds", "secretsmanager")
+            for name in ("ec2", "rds", "secretsmanager", "elbv2")
         }
         authority = self._certificate_authority()
         network = CustomerNetwork(
@@ -657,7 +666,7 @@ class SimulatedCloud:
             outputs=stack.outputs,
             clients={
                 name: session.client(name, endpoint_url=environment.aws_endpoint_url)
-                for name in ("ec2", "rds", "secretsmanager")
+                for name in ("ec2", "rds", "secretsmanager", "elbv2")
             },
             track=lambda pid, what: self._track(pid, what, customer),
             socket_dir=self.socket_dir,

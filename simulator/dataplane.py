@@ -54,6 +54,10 @@ from simulator import firewall, ipsec, mariadb, netns
 log = logging.getLogger("simulator")
 
 TUNNELS_UP_TIMEOUT_S = 5.0
+# The public addresses the simulator gives the customer's web services'
+# names, from TEST-NET-3's lower half (the customer's side of the internet).
+WEB_SERVICE_BASE = IPv4Address("203.0.113.100")
+NLB_IDLE_TIMEOUT_S = 350  # NLB-18
 # The outsider: somewhere on the internet, in TEST-NET-1.
 OUTSIDER_IP = "192.0.2.250"
 # Where the VPC reaches its VPN gateway: the VPC's last usable address,
@@ -70,6 +74,8 @@ class DataPlaneRecord:
     """What was built for one customer, so that it can be removed exactly."""
 
     customer: str
+    # The start of every namespace name of this customer's network.
+    prefix: str = ""
     namespaces: list[str] = field(default_factory=list)
     # host name -> address, as the customer's and the platform's resolvers
     # answer (RDS endpoint names, ...).
@@ -78,11 +84,23 @@ class DataPlaneRecord:
     cgw: str = ""
     aws_vpn: str = ""
     charon_folders: dict[str, str] = field(default_factory=dict)
+    # VPC host namespace -> {address, subnet}: whose routes follow the tables.
+    vpc_hosts: dict[str, dict[str, str]] = field(default_factory=dict)
+    # NAT gateway id -> {namespace, private_ip, public_ip}
+    nat_gateways: dict[str, dict[str, str]] = field(default_factory=dict)
+    # web service site "host:port" -> {namespace, address, spec}
+    web_services: dict[str, dict[str, str]] = field(default_factory=dict)
+    # (egress IP, destination, port) the customer's firewall admits.
+    whitelist: list[list[Any]] = field(default_factory=list)
+    # target group ARN -> {namespace, address, port, target, spec, health}
+    load_balancers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # remote-database exchange -> the namespace of its on-premises server
+    on_premises: dict[str, str] = field(default_factory=dict)
     # RDS instance -> {namespace, address, subnet, security_groups}
     databases: dict[str, dict[str, Any]] = field(default_factory=dict)
     tunnels: list[dict[str, str]] = field(default_factory=list)
-    # VPC host namespace -> the destinations it routes to the VPN gateway.
-    routes: dict[str, list[str]] = field(default_factory=dict)
+    # VPC host namespace -> {destination: next hop} from its route table.
+    routes: dict[str, dict[str, str]] = field(default_factory=dict)
     # With BGP: the networks the customer's device announces.
     bgp_routes: list[str] | None = None
     # The AWS side's VICI socket: what the telemetry asks.
@@ -120,19 +138,21 @@ class CustomerNetwork:
         record: DataPlaneRecord | None = None,
     ) -> None:
         self.home = home
-        self.prefix = prefix
         self.config = config
         self.outputs = outputs
         self.ec2 = clients["ec2"]
         self.rds = clients["rds"]
         self.secrets = clients["secretsmanager"]
+        self.elbv2 = clients.get("elbv2")
         self.track = track
         self.socket_dir = socket_dir
         self.server_tls = server_tls
         self.publish_watches = publish_watches
         self.record = record or DataPlaneRecord(
-            customer=config.customer.slug, region=config.region
+            customer=config.customer.slug, region=config.region, prefix=prefix
         )
+        # A network built earlier keeps the names it was built with.
+        self.prefix = self.record.prefix or prefix
         self.vpc_cidr = config.vpc.cidr
         self.vgw_address = self.vpc_cidr.broadcast_address - 1
 
@@ -175,11 +195,21 @@ class CustomerNetwork:
         )
 
         databases = self._database_hosts(vpc)
+        self._nat_gateways(internet, vpc)
+        app = self._app_host(vpc)
+        self._web_services(internet, cgw)
+        self._load_balancers(vpc)
         log.debug("%s: namespaces and links built", self.record.customer)
         # The servers start while the tunnels come up: neither waits on the
         # other, and each takes about a second.
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
             servers = [pool.submit(self.start_database, name) for name in databases]
+            servers += [
+                pool.submit(self._start_on_premises_database, number, exchange)
+                for number, exchange in enumerate(
+                    self._remote_databases_via_vpn(), start=1
+                )
+            ]
             self._tunnels(connection, cgw, aws_vpn)
             log.debug("%s: both tunnels established", self.record.customer)
             self.publish_watches(self.record)
@@ -206,6 +236,14 @@ class CustomerNetwork:
                 hosts=dict(self.record.hosts),
             ),
         }
+        if app is not None:
+            points["platform"] = VantagePoint(
+                name="platform",
+                description=f"the platform's app host {app}",
+                netns=f"{self.prefix}-app",
+                ca_bundle=str(self.home / "ca.pem"),
+                hosts=dict(self.record.hosts),
+            )
         if other is not None:
             points["onprem-other"] = VantagePoint(
                 name="onprem-other",
@@ -376,7 +414,14 @@ class CustomerNetwork:
             time.sleep(0.1)
         log.warning("the telemetry of %s did not report UP in time", connection_id)
 
-    def customer_firewall(self, whitelist: list[firewall.WhitelistEntry] = ()) -> str:
+    def customer_firewall(
+        self, whitelist: list[firewall.WhitelistEntry] | None = None
+    ) -> str:
+        """The customer's edge firewall: the record's whitelist unless given."""
+        if whitelist is None:
+            whitelist = [
+                firewall.WhitelistEntry(*entry) for entry in self.record.whitelist
+            ]
         (connection,) = self.ec2.describe_vpn_connections(
             VpnConnectionIds=[self.outputs[keys.VPN_CONNECTION_ID]]
         )["VpnConnections"]
@@ -415,6 +460,10 @@ class CustomerNetwork:
             netns.enslave(vpc, f"db{number}", "br0")
             netns.add_address(host, "eth0", f"{address}/{self.vpc_cidr.prefixlen}")
             self.record.hosts[instance["Endpoint"]["Address"]] = str(address)
+            self.record.vpc_hosts[host.name] = {
+                "address": str(address),
+                "subnet": str(subnet),
+            }
             self.record.databases[name] = {
                 "namespace": host.name,
                 "address": str(address),
@@ -466,17 +515,294 @@ class CustomerNetwork:
 
         The VPC's local route comes with the host's address (its prefix is
         the VPC's), as in every AWS route table; what goes to the VPN
-        gateway follows the table, now and after a change (faults).
+        gateway or a NAT gateway follows the table, now and after a change
+        (faults).
         """
-        for database in self.record.databases.values():
-            host = netns.Namespace(database["namespace"])
-            wanted = set(self.vpn_routes(IPv4Network(database["subnet"])))
-            present = set(self.record.routes.get(host.name, []))
-            for destination in sorted(present - wanted):
-                netns.delete_route(host, destination, via=str(self.vgw_address))
-            for destination in sorted(wanted - present):
-                netns.add_route(host, destination, via=str(self.vgw_address))
-            self.record.routes[host.name] = sorted(wanted)
+        tables = self._route_tables()
+        for name, host_info in self.record.vpc_hosts.items():
+            host = netns.Namespace(name)
+            wanted = tables.get(host_info["subnet"], {})
+            present = self.record.routes.get(name, {})
+            if isinstance(present, list):  # an older record: VPN routes only
+                present = {d: str(self.vgw_address) for d in present}
+            for destination, via in present.items():
+                if wanted.get(destination) != via:
+                    netns.delete_route(host, _route_key(destination), via=via)
+            for destination, via in wanted.items():
+                if present.get(destination) != via:
+                    netns.add_route(host, _route_key(destination), via=via)
+            self.record.routes[name] = dict(wanted)
+
+    def _route_tables(self) -> dict[str, dict[str, str]]:
+        """Per private subnet (CIDR): destination -> next hop in the data plane."""
+        subnets = {
+            s["SubnetId"]: str(IPv4Network(s["CidrBlock"]))
+            for s in self.ec2.describe_subnets(
+                SubnetIds=list(self.outputs[keys.PRIVATE_SUBNET_IDS])
+            )["Subnets"]
+        }
+        gateway = self.outputs[keys.VPN_GATEWAY_ID]
+        nat_hops = {
+            nat_id: nat["private_ip"]
+            for nat_id, nat in self.record.nat_gateways.items()
+        }
+        routes: dict[str, dict[str, str]] = {}
+        for table in self.ec2.describe_route_tables(
+            RouteTableIds=list(self.outputs[keys.PRIVATE_ROUTE_TABLE_IDS])
+        )["RouteTables"]:
+            hops = {}
+            for route in table.get("Routes", []):
+                destination = route.get("DestinationCidrBlock")
+                if destination is None:
+                    continue
+                if route.get("GatewayId") == gateway:
+                    hops[destination] = str(self.vgw_address)
+                elif route.get("NatGatewayId") in nat_hops:
+                    hops[destination] = nat_hops[route["NatGatewayId"]]
+            for association in table.get("Associations", []):
+                if association.get("SubnetId") in subnets:
+                    routes[subnets[association["SubnetId"]]] = hops
+        return routes
+
+    # -- egress: NAT gateways, the platform's app host --------------------------
+
+    def _nat_gateways(self, internet: netns.Namespace, vpc: netns.Namespace) -> None:
+        """Each NAT gateway: its private IP in the VPC, source NAT to its Elastic IP."""
+        nat_ids = list(self.outputs.get(keys.NAT_GATEWAY_IDS) or [])
+        if not nat_ids:
+            return
+        gateways = self.ec2.describe_nat_gateways(NatGatewayIds=nat_ids)["NatGateways"]
+        for number, gateway in enumerate(gateways, start=1):
+            (address,) = gateway["NatGatewayAddresses"][:1]
+            host = self._namespace(f"nat{number}", router=True)
+            netns.veth(vpc, f"nat{number}", host, "vpc0")
+            netns.enslave(vpc, f"nat{number}", "br0")
+            netns.add_address(
+                host, "vpc0", f"{address['PrivateIp']}/{self.vpc_cidr.prefixlen}"
+            )
+            self._public_host(internet, host, f"nat{number}", [address["PublicIp"]])
+            firewall.apply(
+                host.name,
+                firewall.nat_gateway_ruleset(
+                    outside_if="inet0",
+                    elastic_ip=address["PublicIp"],
+                    private_networks=[str(self.vpc_cidr)],
+                ),
+            )
+            self.record.nat_gateways[gateway["NatGatewayId"]] = {
+                "namespace": host.name,
+                "private_ip": address["PrivateIp"],
+                "public_ip": address["PublicIp"],
+            }
+
+    def move_elastic_ip(self, nat_id: str, public_ip: str) -> None:
+        """The NAT gateway's traffic leaves from `public_ip` from now on."""
+        nat = self.record.nat_gateways[nat_id]
+        host = netns.Namespace(nat["namespace"])
+        internet = netns.Namespace(f"{self.prefix}-inet")
+        label = nat["namespace"].rsplit("-", 1)[-1]
+        netns.add_address(host, "inet0", f"{public_ip}/32")
+        netns.add_route(internet, f"{public_ip}/32", dev=label)
+        firewall.apply(
+            host.name,
+            firewall.nat_gateway_ruleset(
+                outside_if="inet0",
+                elastic_ip=public_ip,
+                private_networks=[str(self.vpc_cidr)],
+            ),
+        )
+        netns.delete_address(host, "inet0", f"{nat['public_ip']}/32")
+        netns.delete_route(internet, f"{nat['public_ip']}/32", dev=label)
+        nat["public_ip"] = public_ip
+
+    def _app_host(self, vpc: netns.Namespace) -> IPv4Address | None:
+        """The platform's app host, which calls out (options 3 and 5)."""
+        if not self.record.nat_gateways:
+            return None
+        subnet = IPv4Network(
+            self.ec2.describe_subnets(
+                SubnetIds=[self.outputs[keys.PRIVATE_SUBNET_IDS][0]]
+            )["Subnets"][0]["CidrBlock"]
+        )
+        address = _host(subnet, 100)
+        host = self._namespace("app")
+        netns.veth(vpc, "app", host, "eth0")
+        netns.enslave(vpc, "app", "br0")
+        netns.add_address(host, "eth0", f"{address}/{self.vpc_cidr.prefixlen}")
+        self.record.vpc_hosts[host.name] = {
+            "address": str(address),
+            "subnet": str(subnet),
+        }
+        return address
+
+    # -- option 3 via VPN: the load balancer and the on-premises database ---------
+
+    def _remote_databases_via_vpn(self) -> list[Any]:
+        from exchange.config.model import VpnTarget
+
+        return [
+            e for e in self.config.remote_databases() if isinstance(e.target, VpnTarget)
+        ]
+
+    def _load_balancers(self, vpc: netns.Namespace) -> None:
+        """Each NLB: a TCP forwarder at an address of its subnet, with real probes."""
+        from simulator import nlb
+
+        gateways = self.outputs.get(keys.REMOTE_DATABASES) or {}
+        if not gateways:
+            return
+        elbv2 = self.elbv2
+        subnet = IPv4Network(
+            self.ec2.describe_subnets(
+                SubnetIds=[self.outputs[keys.PRIVATE_SUBNET_IDS][0]]
+            )["Subnets"][0]["CidrBlock"]
+        )
+        for number, gateway in enumerate(gateways.values(), start=1):
+            group_arn = gateway[keys.NLB_TARGET_GROUP_ARN]
+            (group,) = elbv2.describe_target_groups(TargetGroupArns=[group_arn])[
+                "TargetGroups"
+            ]
+            (balancer,) = elbv2.describe_load_balancers(
+                LoadBalancerArns=group["LoadBalancerArns"]
+            )["LoadBalancers"]
+            (listener,) = elbv2.describe_listeners(
+                LoadBalancerArn=balancer["LoadBalancerArn"]
+            )["Listeners"]
+            (target,) = elbv2.describe_target_health(TargetGroupArn=group_arn)[
+                "TargetHealthDescriptions"
+            ]
+            attributes = {
+                a["Key"]: a["Value"]
+                for a in elbv2.describe_listener_attributes(
+                    ListenerArn=listener["ListenerArn"]
+                ).get("Attributes", [])
+            }
+            address = _host(subnet, 19 + number)
+            host = self._namespace(f"nlb{number}")
+            netns.veth(vpc, f"nlb{number}", host, "eth0")
+            netns.enslave(vpc, f"nlb{number}", "br0")
+            netns.add_address(host, "eth0", f"{address}/{self.vpc_cidr.prefixlen}")
+            self.record.vpc_hosts[host.name] = {
+                "address": str(address),
+                "subnet": str(subnet),
+            }
+            self.record.hosts[balancer["DNSName"]] = str(address)
+            groups = self.ec2.describe_security_groups(
+                GroupIds=balancer.get("SecurityGroups", [])
+            )["SecurityGroups"]
+            firewall.apply(host.name, firewall.security_group_ruleset(groups))
+            folder = self.home / "nlb" / self.record.customer
+            folder.mkdir(parents=True, exist_ok=True)
+            spec = nlb.write_spec(
+                folder,
+                listen=(str(address), int(listener["Port"])),
+                target=(target["Target"]["Id"], int(target["Target"]["Port"])),
+                health_check=group,
+                idle_timeout_s=int(
+                    attributes.get("tcp.idle_timeout.seconds", NLB_IDLE_TIMEOUT_S)
+                ),
+                # The simulator need not wait AWS's 10-300 s between probes.
+                probe_interval_s=1.0,
+            )
+            nlb.start(host.name, spec, on_started=self.track)
+            self.record.load_balancers[group_arn] = {
+                "namespace": host.name,
+                "address": str(address),
+                "port": int(listener["Port"]),
+                "target": target["Target"]["Id"],
+                "target_port": int(target["Target"]["Port"]),
+                "health": str(nlb.health_file_of(spec)),
+            }
+
+    def _start_on_premises_database(self, number: int, exchange: Any) -> None:
+        """The customer's own database at its configured address on the site."""
+        address = exchange.target.address
+        network = next(
+            (n for n in self.config.on_premises.networks if address in n), None
+        )
+        if network is None:
+            raise DataPlaneError(
+                f"{exchange.name}: {address} is in no on-premises network"
+            )
+        name = f"onprem-{exchange.name}"
+        host = self._namespace(f"odb{number}")
+        site = self._site_namespace()
+        netns.veth(site, host.name[-4:], host, "eth0")
+        netns.enslave(site, host.name[-4:], "br0")
+        netns.add_address(host, "eth0", f"{address}/{network.prefixlen}")
+        netns.add_route(host, "0.0.0.0/0", via=str(_host(network, 1)))
+        with netns.entered(host):
+            mariadb.start_instance(
+                f"{self.record.customer}-{name}",
+                self.home / "mariadb",
+                tls=None,
+                require_tls=False,
+                on_started=lambda pid: self.track(pid, f"mariadb {name}"),
+                socket_dir=self.socket_dir,
+                bind_address=str(address),
+                port=exchange.target.port,
+            )
+        self.record.on_premises[exchange.name] = host.name
+
+    # -- the customer's web services ------------------------------------------------
+
+    def _web_services(self, internet: netns.Namespace, cgw: netns.Namespace) -> None:
+        """Each site the platform calls: an HTTPS server behind the customer's firewall.
+
+        Its public address is one the simulator gives the site's name (the
+        customer's DNS would); the customer's firewall admits it from the
+        whitelisted egress IPs only (EXC-09).
+        """
+        from simulator import web_service
+
+        services = self.config.web_services()
+        if not services:
+            return
+        lan_address = str(_host(self.config.on_premises.networks[0], 1))
+        gateway_ip = str(self.config.on_premises.customer_gateway_ip)
+        secrets = {}
+        for service in services:
+            for secret in service.auth.secrets():
+                secrets[service.name] = secret.resolve()
+        for number, site in enumerate(web_service.sites(services), start=1):
+            address = str(WEB_SERVICE_BASE + number)
+            host = self._namespace(f"web{number}")
+            netns.veth(self._site_namespace(), f"web{number}", host, "eth0")
+            netns.enslave(self._site_namespace(), f"web{number}", "br0")
+            netns.add_address(host, "eth0", f"{address}/32")
+            netns.add_route(host, "0.0.0.0/0", via=lan_address, dev="eth0", onlink=True)
+            netns.add_route(cgw, f"{address}/32", dev="lan0")
+            # The provider routes the address to the customer's gateway.
+            netns.add_route(
+                internet, f"{address}/32", via=gateway_ip, dev="cgw", onlink=True
+            )
+            self.record.hosts[site.host] = address
+            folder = self.home / "web" / f"{self.record.customer}-{number}"
+            folder.mkdir(parents=True, exist_ok=True)
+            tls = self.server_tls(site.host, site.host, address)
+            spec = web_service.write_spec(
+                folder,
+                services,
+                listen=("0.0.0.0", site.port),
+                cert=tls.cert,
+                key=tls.key,
+                secrets=secrets,
+                site=site,
+                schema_folder=self.config.source.parent,
+            )
+            web_service.start(host.name, spec, on_started=self.track)
+            self.record.web_services[f"{site.host}:{site.port}"] = {
+                "namespace": host.name,
+                "address": address,
+                "spec": str(spec),
+            }
+            ports = self.config.whitelist.ports if self.config.whitelist else ()
+            if site.port in ports:
+                for egress_ip in self.outputs.get(keys.EGRESS_IPS) or []:
+                    self.record.whitelist.append([egress_ip, address, site.port])
+
+    def _site_namespace(self) -> netns.Namespace:
+        return netns.Namespace(f"{self.prefix}-site")
 
     def apply_security_groups(self, instance: str) -> None:
         """The instance's security groups as EC2 describes them now, as nftables."""
@@ -486,27 +812,9 @@ class CustomerNetwork:
         )["SecurityGroups"]
         firewall.apply(database["namespace"], firewall.security_group_ruleset(groups))
 
-    def vpn_routes(self, subnet: IPv4Network) -> list[str]:
-        """Destinations the subnet's route table sends to the VPN gateway."""
-        tables = self.ec2.describe_route_tables(
-            RouteTableIds=list(self.outputs[keys.PRIVATE_ROUTE_TABLE_IDS])
-        )["RouteTables"]
-        subnet_ids = {
-            str(IPv4Network(s["CidrBlock"])): s["SubnetId"]
-            for s in self.ec2.describe_subnets(
-                SubnetIds=list(self.outputs[keys.PRIVATE_SUBNET_IDS])
-            )["Subnets"]
-        }
-        wanted = subnet_ids.get(str(subnet))
-        gateway = self.outputs[keys.VPN_GATEWAY_ID]
-        for table in tables:
-            if any(a.get("SubnetId") == wanted for a in table.get("Associations", [])):
-                return sorted(
-                    r["DestinationCidrBlock"]
-                    for r in table.get("Routes", [])
-                    if r.get("GatewayId") == gateway and "DestinationCidrBlock" in r
-                )
-        return []
+
+def _route_key(destination: str) -> str:
+    return "default" if destination == "0.0.0.0/0" else destination
 
 
 def load_nft(namespace: str, ruleset: Path) -> None:

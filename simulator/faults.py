@@ -34,12 +34,8 @@ FAULTS_FILE = "faults.json"
 class FaultKind:
     name: str
     what: str
-    # Why it cannot be injected yet, when the part of the network it needs
-    # is not built.
-    not_built: str | None = None
 
 
-_NAT = "the NAT gateways, the platform's app host and the customer's services"
 KINDS = {
     kind.name: kind
     for kind in (
@@ -62,21 +58,17 @@ KINDS = {
         FaultKind("database-stopped", "the app database is stopped"),
         FaultKind(
             "whitelist-missing-egress-ip",
-            "the customer's whitelist loses one egress IP",
-            not_built=_NAT,
+            "the customer's firewall no longer admits the platform's egress IP",
         ),
         FaultKind(
             "web-service-slow",
-            "the customer's web service answers late",
-            not_built=_NAT,
+            "the customer's first web service answers after its read timeout",
         ),
+        FaultKind("web-service-errors", "the customer's first web service answers 503"),
         FaultKind(
-            "web-service-errors",
-            "the customer's web service answers with errors",
-            not_built=_NAT,
-        ),
-        FaultKind(
-            "nat-ip-changed", "a NAT gateway's Elastic IP changes", not_built=_NAT
+            "nat-ip-changed",
+            "the platform's NAT gateway leaves from a new Elastic IP, which the "
+            "customer has not whitelisted",
         ),
     )
 }
@@ -120,11 +112,6 @@ class Faults:
         kind = KINDS.get(name)
         if kind is None:
             raise FaultError(f"no fault {name!r}; choose from {', '.join(KINDS)}")
-        if kind.not_built:
-            raise FaultError(
-                f"{name} needs {kind.not_built} in the data plane, which the "
-                "simulator does not build yet"
-            )
         if any(f["kind"] == name for f in self.active()):
             raise FaultError(f"{name} is already in force for {self.customer}")
         undo = getattr(self, "_" + name.replace("-", "_"))()
@@ -350,3 +337,92 @@ class Faults:
     def _heal_database_stopped(self, undo: dict[str, Any]) -> None:
         self.network.rds.start_db_instance(DBInstanceIdentifier=undo["instance"])
         self.network.start_database(undo["instance"])
+
+    # -- the whitelist, the NAT gateway ------------------------------------------
+
+    def _apply_customer_firewall(self) -> None:
+        from simulator import firewall
+
+        firewall.apply(self.record.cgw, self.network.customer_firewall())
+        self.cloud.save_dataplane_record(self.record)
+
+    def _platform_nat(self) -> tuple[str, dict[str, str]]:
+        """The NAT gateway the platform's app host leaves through (its zone's)."""
+        if not self.record.nat_gateways:
+            raise FaultError(f"{self.customer} has no NAT gateway, so no egress IP")
+        app = f"{self.record.prefix}-app"
+        hop = self.record.routes.get(app, {}).get("0.0.0.0/0")
+        for nat_id, nat in self.record.nat_gateways.items():
+            if nat["private_ip"] == hop:
+                return nat_id, nat
+        return next(iter(self.record.nat_gateways.items()))
+
+    def _first_egress_ip(self) -> str:
+        return self._platform_nat()[1]["public_ip"]
+
+    def _whitelist_missing_egress_ip(self) -> dict[str, Any]:
+        egress_ip = self._first_egress_ip()
+        removed = [e for e in self.record.whitelist if e[0] == egress_ip]
+        if not removed:
+            raise FaultError(f"the customer's firewall does not admit {egress_ip}")
+        self.record.whitelist = [e for e in self.record.whitelist if e[0] != egress_ip]
+        self._apply_customer_firewall()
+        return {"entries": removed}
+
+    def _heal_whitelist_missing_egress_ip(self, undo: dict[str, Any]) -> None:
+        self.record.whitelist += [
+            e for e in undo["entries"] if e not in self.record.whitelist
+        ]
+        self._apply_customer_firewall()
+
+    def _nat_ip_changed(self) -> dict[str, Any]:
+        if not self.record.nat_gateways:
+            raise FaultError(f"{self.customer} has no NAT gateway")
+        nat_id, nat = self._platform_nat()
+        old = nat["public_ip"]
+        allocated = self.network.ec2.allocate_address(Domain="vpc")
+        self.network.move_elastic_ip(nat_id, allocated["PublicIp"])
+        self.cloud.save_dataplane_record(self.record)
+        return {"nat": nat_id, "old": old, "allocation": allocated["AllocationId"]}
+
+    def _heal_nat_ip_changed(self, undo: dict[str, Any]) -> None:
+        self.network.move_elastic_ip(undo["nat"], undo["old"])
+        self.network.ec2.release_address(AllocationId=undo["allocation"])
+        self.cloud.save_dataplane_record(self.record)
+
+    # -- the web service -----------------------------------------------------------
+
+    def _first_web_service(self) -> tuple[Path, Any]:
+        from simulator.web_service import sites
+
+        services = self.network.config.web_services()
+        if not self.record.web_services or not services:
+            raise FaultError(f"{self.customer} has no web service")
+        service = services[0]
+        (site,) = [s for s in sites([service]) if s.host in service.url] or sites(
+            [service]
+        )[:1]
+        where = self.record.web_services[f"{site.host}:{site.port}"]
+        return Path(where["spec"]), service
+
+    def _web_service_slow(self) -> dict[str, Any]:
+        from simulator.web_service import set_fault
+
+        spec, service = self._first_web_service()
+        # Late enough that the platform's configured read timeout expires.
+        set_fault(spec, "slow", delay_s=service.read_timeout_seconds + 2)
+        return {"spec": str(spec)}
+
+    def _web_service_errors(self) -> dict[str, Any]:
+        from simulator.web_service import set_fault
+
+        spec, _ = self._first_web_service()
+        set_fault(spec, "errors", status=503)
+        return {"spec": str(spec)}
+
+    def _heal_web_service_slow(self, undo: dict[str, Any]) -> None:
+        from simulator.web_service import set_fault
+
+        set_fault(Path(undo["spec"]), "normal")
+
+    _heal_web_service_errors = _heal_web_service_slow

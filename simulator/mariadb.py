@@ -183,6 +183,9 @@ def start_instance(
         f"--bind-address={bind_address}",
         f"--port={port}",
         "--skip-log-bin",
+        # No reverse lookups of clients: a simulated host has no DNS, and a
+        # lookup that waits for none holds the connection (and the shutdown).
+        "--skip-name-resolve",
         # Small and quick: a probe database, not a production one.
         "--innodb-buffer-pool-size=16M",
         "--innodb-log-file-size=8M",

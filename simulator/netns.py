@@ -288,6 +288,18 @@ def add_address(namespace: Namespace, ifname: str, cidr: str) -> None:
         )
 
 
+def delete_address(namespace: Namespace, ifname: str, cidr: str) -> None:
+    """Remove `cidr` from `ifname` (a changed Elastic IP, for instance)."""
+    interface = ipaddress.ip_interface(cidr)
+    with _netlink(namespace, f"address {cidr} off {ifname}") as ipr:
+        ipr.addr(
+            "del",
+            index=_index(ipr, namespace, ifname),
+            address=str(interface.ip),
+            prefixlen=interface.network.prefixlen,
+        )
+
+
 def _destination(destination: str) -> dict[str, Any]:
     network = ipaddress.ip_network(
         "0.0.0.0/0" if destination == "default" else destination
@@ -345,6 +357,10 @@ def delete_route(
     with _netlink(namespace, f"delete route {destination}") as ipr:
         if dev is not None:
             spec["oif"] = _index(ipr, namespace, dev)
+            if via is None:
+                # A route straight onto a link was added with link scope,
+                # and the kernel matches the scope on deletion too.
+                spec["scope"] = RT_SCOPE_LINK
         ipr.route("del", **spec)
 
 

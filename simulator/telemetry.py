@@ -89,6 +89,32 @@ def poll_once(home: Path) -> None:
                 continue  # the connection was deleted meanwhile
         if watch.get("bgp_routes") is not None:
             _learn_bgp_routes(backend, watch, any_up)
+        for target in watch.get("targets", []):
+            _report_target_health(watch["region"], target)
+
+
+def _report_target_health(region: str, target: dict[str, Any]) -> None:
+    """The load balancer's own probe result, as the target group's health."""
+    from moto.elbv2.models import elbv2_backends
+
+    from simulator.aws import set_target_health
+
+    try:
+        health = json.loads(Path(target["health"]).read_text())
+    except (OSError, ValueError):
+        return  # no probe has run yet: the target stays unavailable
+    try:
+        set_target_health(
+            elbv2_backends[ACCOUNT_ID][region],
+            target["target_group_arn"],
+            target["target"],
+            int(target["port"]),
+            health["state"],
+            health.get("reason", ""),
+            health.get("description", ""),
+        )
+    except (KeyError, ValueError):
+        return  # the target group was deleted meanwhile
 
 
 def _learn_bgp_routes(backend: Any, watch: dict[str, Any], up: bool) -> None:

@@ -275,3 +275,131 @@ def test_stop_leaves_no_namespace_and_no_process(tmp_path: Path):
         ), process
     assert not home.exists()
     assert not list(Path("/etc/netns").glob(prefix + "*"))
+
+
+# -- egress: NAT gateways, the whitelist, the customer's web service -------------
+
+MULTI = ROOT / "examples" / "multi-option.yaml"
+WEB_SECRETS = {
+    "NORDWIND_SHIPMENTS_CLIENT_SECRET": "Shipments-Client-Secret-7731",
+    "NORDWIND_ERP_API_KEY": "Erp-Api-Key-4402-abcdef",
+}
+
+
+@pytest.fixture(scope="module")
+def egress(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("egress") / "sim"
+    env = {**os.environ, **TUNNEL_KEYS, **WEB_SECRETS, "EXCHANGE_SIM_HOME": str(home)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "exchange.cli", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    up = run("up", str(MULTI))
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        stack = Environment.load(home / "environment.json").stacks["nordwind"]
+        yield {"run": run, "stack": stack, "home": home}
+    finally:
+        assert run("sim", "stop").returncode == 0
+
+
+def _https_get(egress, vantage: str, timeout: float = 3.0) -> str:
+    """GET the shipments service from `vantage`: the status line, or what failed."""
+    point = egress["stack"].vantage_points[vantage]
+    host = "api.nordwind.example"
+    address = egress["stack"].vantage_points["platform"].hosts[host]
+    context = ssl.create_default_context(cafile=point.ca_bundle)
+    with entered(point.netns):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.settimeout(timeout)
+    try:
+        probe.connect((address, 443))
+        with context.wrap_socket(probe, server_hostname=host) as tls:
+            tls.sendall(
+                f"GET /v1/shipments HTTP/1.1\r\nHost: {host}\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            return tls.recv(64).split(b"\r\n", 1)[0].decode()
+    except TimeoutError:
+        return "timeout"
+    except OSError as error:
+        return f"failed ({error})"
+    finally:
+        probe.close()
+
+
+@pytest.fixture
+def egress_fault(egress):
+    injected = []
+
+    def inject(kind: str) -> None:
+        result = egress["run"]("sim", "fault", kind)
+        assert result.returncode == 0, result.stdout + result.stderr
+        injected.append(kind)
+
+    yield inject
+    if injected:
+        healed = egress["run"]("sim", "heal")
+        assert healed.returncode == 0, healed.stdout + healed.stderr
+
+
+def test_the_platform_reaches_the_web_service_through_its_nat_gateway(egress):
+    # The service answers (401: the probe sends no credentials): TLS from
+    # the simulator's CA, through the NAT and the customer's whitelist.
+    assert _https_get(egress, "platform") == "HTTP/1.1 401 Unauthorized"
+
+
+def test_the_outsider_is_not_whitelisted(egress):
+    assert _https_get(egress, "outsider") == "timeout"
+
+
+def test_a_whitelist_without_the_egress_ip_drops_the_platform(egress, egress_fault):
+    egress_fault("whitelist-missing-egress-ip")
+    assert _https_get(egress, "platform") == "timeout"
+
+
+def test_a_changed_nat_ip_is_not_whitelisted(egress, egress_fault):
+    egress_fault("nat-ip-changed")
+    assert _https_get(egress, "platform") == "timeout"
+
+
+def test_a_slow_web_service_answers_after_the_timeout(egress, egress_fault):
+    egress_fault("web-service-slow")
+    assert _https_get(egress, "platform", timeout=1.0) == "timeout"
+
+
+def test_a_failing_web_service_answers_503(egress, egress_fault):
+    egress_fault("web-service-errors")
+    assert _https_get(egress, "platform").startswith("HTTP/1.1 503")
+
+
+def test_the_load_balancer_reports_the_on_premises_database_healthy(egress):
+    stack = egress["stack"]
+    endpoint = Environment.load(egress["home"] / "environment.json").aws_endpoint_url
+    elbv2 = simulator_session("eu-central-1").client("elbv2", endpoint_url=endpoint)
+    arn = stack.outputs["remoteDatabases"]["warehouse"]["targetGroupArn"]
+    deadline = time.monotonic() + 15
+    state = None
+    while time.monotonic() < deadline:
+        (target,) = elbv2.describe_target_health(TargetGroupArn=arn)[
+            "TargetHealthDescriptions"
+        ]
+        state = target["TargetHealth"]["State"]
+        if state == "healthy":
+            break
+        time.sleep(0.5)
+    assert state == "healthy"
+    # And the platform reaches the on-premises database through it.
+    gateway = stack.outputs["remoteDatabases"]["warehouse"]
+    address = stack.vantage_points["platform"].hosts[gateway["dnsName"]]
+    with entered(stack.vantage_points["platform"].netns):
+        probe = socket.create_connection((address, int(gateway["port"])), timeout=3)
+    with probe:
+        assert probe.recv(64), "the MariaDB greeting through the NLB and the tunnel"
