@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import main_job, provisioning, validation
+from bench import dataplane, main_job, netns, provisioning, validation
 
 BENCHMARKS = {
     "validation": validation.main,
     "main-job": main_job.main,
     "provisioning": provisioning.main,
+    "netns": netns.main,
+    "dataplane": dataplane.main,
 }
 
 

@@ -67,10 +67,14 @@ SOCKET_PREFIX = "exsim-"
 # of its folder: two simulators never touch each other's.
 NAMESPACE_PREFIX = "exs"
 LOOPBACK_LIMITATIONS = [
-    "no data plane yet: the simulator serves the AWS API and each database on "
-    "loopback, so no packet crosses a VPN tunnel, a security group or a route; "
-    "those are proven from the cloud's API state only",
+    "the data plane runs on loopback (not root, or EXCHANGE_SIM_DATA_PLANE="
+    "loopback): each database is served on 127.0.0.1, and no packet crosses a VPN "
+    "tunnel, a security group, a route, a NAT gateway or a whitelist, so those are "
+    "proven from the cloud's API state only; as root the simulator builds them in "
+    "network namespaces",
 ]
+# Set to "loopback" to keep the loopback data plane even as root.
+DATA_PLANE_VARIABLE = "EXCHANGE_SIM_DATA_PLANE"
 
 
 class SimulatorError(Exception):
@@ -328,10 +332,11 @@ class SimulatedCloud:
                 )
             time.sleep(0.05)
         endpoint = json.loads(ready.read_text())["endpoint_url"]
+        namespaces = namespaces_available()
         environment = Environment(
             aws_endpoint_url=endpoint,
-            data_plane="loopback",
-            limitations=list(LOOPBACK_LIMITATIONS),
+            data_plane="namespaces" if namespaces else "loopback",
+            limitations=[] if namespaces else list(LOOPBACK_LIMITATIONS),
         )
         environment.save(self.environment_file)
         log.info("simulated AWS API at %s (pid %d)", endpoint, process.pid)
@@ -343,7 +348,7 @@ class SimulatedCloud:
         if not self.home.exists():
             return []
         stopped = _end_processes(self._processes())
-        if namespaces_available():
+        if os.geteuid() == 0 and Path("/run/netns").is_dir():
             from simulator import netns
 
             # Every namespace of this simulator, listed or left by a crash:
@@ -846,9 +851,10 @@ def _server_environment() -> dict[str, str]:
 
 
 def namespaces_available() -> bool:
-    """Whether this machine can build the data plane in network namespaces."""
+    """Whether the data plane is built in network namespaces here (root, tools)."""
     return (
-        os.geteuid() == 0
+        os.environ.get(DATA_PLANE_VARIABLE) != "loopback"
+        and os.geteuid() == 0
         and shutil.which("nft") is not None
         and shutil.which("swanctl") is not None
         and Path("/usr/sbin/charon-systemd").exists()

@@ -343,3 +343,36 @@ def test_check_without_a_simulator_is_a_usage_error(tmp_path: Path):
     assert check.returncode == 2
     assert "exchange up" in check.stderr
     assert "Traceback" not in check.stderr
+
+
+@requires_mariadb
+def test_the_loopback_data_plane_says_once_what_it_leaves_unproven(tmp_path: Path):
+    """Without namespaces (no root, or asked for) the main job still proves the
+    databases, and says plainly which paths it proved from the API only."""
+    home = tmp_path / "sim"
+    env = {
+        **os.environ,
+        **TUNNEL_KEYS,
+        "EXCHANGE_SIM_HOME": str(home),
+        "EXCHANGE_SIM_DATA_PLANE": "loopback",
+    }
+
+    def loopback(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*EXCHANGE, *args], capture_output=True, text=True, env=env, timeout=240
+        )
+
+    try:
+        up = loopback("up", str(EXAMPLE))
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert up.stdout.count("note: the data plane runs on loopback") == 1
+        assert "no packet crosses a VPN tunnel, a security group" in up.stdout
+        environment = _environment(home)
+        assert environment["data_plane"] == "loopback"
+        point = environment["stacks"]["nordwind"]["vantage_points"]["onprem"]
+        assert point["netns"] is None and point["connect_to"]
+        check = loopback("check", str(EXAMPLE))
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert "loopback stand-in" in check.stdout
+    finally:
+        assert loopback("sim", "stop").returncode == 0

@@ -150,7 +150,9 @@ def test_example_provisions_describes_like_aws_and_goes_away(
 ):
     config = load_config(example)
     customer = config.customer.slug
-    result = cloud.provision(config, config_path=example)
+    # The control plane is the subject here; tests/test_data_plane.py builds
+    # and removes the networks.
+    result = cloud.provision(config, config_path=example, data_plane=False)
     assert result.action == "created", result
     outputs = result.outputs
     ec2 = _clients(cloud, config.region)["ec2"]

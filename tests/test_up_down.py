@@ -26,7 +26,13 @@ EXAMPLE = ROOT / "examples" / "remote-database-vpn.yaml"
 
 
 def exchange(*args: str, home: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, **TUNNEL_KEYS, "EXCHANGE_SIM_HOME": str(home)}
+    # The commands are the subject, not the network: the loopback data plane.
+    env = {
+        **os.environ,
+        **TUNNEL_KEYS,
+        "EXCHANGE_SIM_HOME": str(home),
+        "EXCHANGE_SIM_DATA_PLANE": "loopback",
+    }
     return subprocess.run(
         [sys.executable, "-m", "exchange.cli", *args],
         cwd=cwd,
