@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pymysql
@@ -33,8 +34,13 @@ class _Run:
     duration_s: float = 0.0
 
 
-def run_checks(target: Target, planned: list[PlannedCheck]) -> list[CheckResult]:
-    """Results in plan order."""
+def run_checks(
+    target: Target,
+    planned: list[PlannedCheck],
+    *,
+    on_result: Callable[[CheckResult], None] | None = None,
+) -> list[CheckResult]:
+    """Results in plan order; `on_result` hears of each as it is collected."""
     runs = []
     for check in planned:
         run = _Run(check)
@@ -69,6 +75,8 @@ def run_checks(target: Target, planned: list[PlannedCheck]) -> list[CheckResult]
             )
         )
         log.info("%s: %s in %.3f s", run.check.id, outcome.status.value, duration)
+        if on_result is not None:
+            on_result(results[-1])
     return results
 
 

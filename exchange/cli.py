@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -321,9 +322,12 @@ def _check(
     stack_outputs: str | None,
     allow_warnings: bool,
     ca_bundle: str | None = None,
+    report_format: str = "text",
+    junit: str | None = None,
 ) -> int:
     from checks.plan import plan_checks
     from checks.report import exit_code, print_results
+    from checks.reporters import Progress, UnwritableFile, render_json, write_junit
     from checks.runner import run_checks
     from checks.target import HERE, Target
     from exchange.environment import Environment, simulator_home
@@ -383,13 +387,35 @@ def _check(
                 f"the simulator has no vantage point {vantage!r} for this stack; "
                 "it has: " + ", ".join(sorted(stack.vantage_points))
             )
+        notes = sys.stderr if report_format == "json" else out
         for limitation in environment.limitations:
-            out.write(f"note: {limitation}\n")
+            notes.write(f"note: {limitation}\n")
         target = Target.simulated(
             config, stack.outputs, stack.vantage_points, environment.aws_endpoint_url
         )
-    results = run_checks(target, plan_checks(config, live_from=vantage))
-    print_results(results, out)
+    planned = plan_checks(config, live_from=vantage)
+    started_at, started = datetime.now(UTC), time.perf_counter()
+    if report_format == "json":
+        results = run_checks(target, planned)
+        out.write(
+            render_json(
+                results,
+                customer=config.customer.slug,
+                config_file=file,
+                started_at=started_at,
+                duration_s=time.perf_counter() - started,
+            )
+        )
+    else:
+        # The progress goes to stderr: stdout keeps only the report.
+        with Progress(sys.stderr, total=len(planned)) as progress:
+            results = run_checks(target, planned, on_result=progress.finished)
+        print_results(results, out)
+    if junit:
+        try:
+            write_junit(results, junit, customer=config.customer.slug)
+        except UnwritableFile as unwritable:
+            raise UsageError(str(unwritable)) from None
     return exit_code(results, allow_warnings=allow_warnings)
 
 
@@ -415,6 +441,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         stack_outputs=args.stack_outputs,
         allow_warnings=args.allow_warnings,
         ca_bundle=args.ca_bundle,
+        report_format=args.format,
+        junit=args.junit,
     )
 
 
@@ -682,6 +710,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--allow-warnings", action="store_true", help="exit 0 when checks only warn"
+    )
+    check.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="the report on stdout (json: schemas/check-report.schema.json)",
+    )
+    check.add_argument(
+        "--junit", metavar="FILE", help="also write the results as JUnit XML, for CI"
     )
     check.set_defaults(run=cmd_check)
 

@@ -35,6 +35,7 @@ exactly that.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import logging
 import subprocess
@@ -154,6 +155,8 @@ class CustomerNetwork:
         # A network built earlier keeps the names it was built with.
         self.prefix = self.record.prefix or prefix
         self.vpc_cidr = config.vpc.cidr
+        # Servers to start side by side once the wiring is done.
+        self._servers: list[Callable[[], Any]] = []
         self.vgw_address = self.vpc_cidr.broadcast_address - 1
 
     # -- namespaces and links ------------------------------------------------
@@ -202,8 +205,10 @@ class CustomerNetwork:
         log.debug("%s: namespaces and links built", self.record.customer)
         # The servers start while the tunnels come up: neither waits on the
         # other, and each takes about a second.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-            servers = [pool.submit(self.start_database, name) for name in databases]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            # The web services and load balancers wait for their own readiness.
+            servers = [pool.submit(start) for start in self._servers]
+            servers += [pool.submit(self.start_database, name) for name in databases]
             servers += [
                 pool.submit(self._start_on_premises_database, number, exchange)
                 for number, exchange in enumerate(
@@ -704,7 +709,9 @@ class CustomerNetwork:
                 # The simulator need not wait AWS's 10-300 s between probes.
                 probe_interval_s=1.0,
             )
-            nlb.start(host.name, spec, on_started=self.track)
+            self._servers.append(
+                functools.partial(nlb.start, host.name, spec, on_started=self.track)
+            )
             self.record.load_balancers[group_arn] = {
                 "namespace": host.name,
                 "address": str(address),
@@ -790,7 +797,11 @@ class CustomerNetwork:
                 site=site,
                 schema_folder=self.config.source.parent,
             )
-            web_service.start(host.name, spec, on_started=self.track)
+            self._servers.append(
+                functools.partial(
+                    web_service.start, host.name, spec, on_started=self.track
+                )
+            )
             self.record.web_services[f"{site.host}:{site.port}"] = {
                 "namespace": host.name,
                 "address": address,

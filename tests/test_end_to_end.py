@@ -376,3 +376,40 @@ def test_the_loopback_data_plane_says_once_what_it_leaves_unproven(tmp_path: Pat
         assert "loopback stand-in" in check.stdout
     finally:
         assert loopback("sim", "stop").returncode == 0
+
+
+@requires_mariadb
+def test_check_reports_json_on_stdout_and_junit_for_ci(provisioned, tmp_path: Path):
+    from junitparser import JUnitXml
+
+    junit = tmp_path / "report.xml"
+    check = run(
+        "check",
+        str(EXAMPLE),
+        "--format",
+        "json",
+        "--junit",
+        str(junit),
+        home=provisioned["home"],
+    )
+    provisioned["transcript"].append(check)
+    assert check.returncode == 0, check.stdout + check.stderr
+    report = json.loads(check.stdout)  # nothing but the report on stdout
+    assert report["customer"] == "nordwind"
+    assert report["totals"]["pass"] == len(report["checks"]) == 6
+    (suite,) = JUnitXml.fromfile(str(junit))
+    assert suite.name == "exchange check nordwind"
+    assert suite.tests == 6 and suite.failures == 0 and suite.errors == 0
+
+
+@requires_mariadb
+def test_check_refuses_a_junit_file_it_cannot_write(provisioned, tmp_path: Path):
+    check = run(
+        "check",
+        str(EXAMPLE),
+        "--junit",
+        str(tmp_path / "missing" / "r.xml"),
+        home=provisioned["home"],
+    )
+    assert check.returncode == 2, check.stdout + check.stderr
+    assert "cannot write" in check.stderr and "missing" in check.stderr
