@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,18 +286,24 @@ class SimulatedCloud:
             return False
         return any(p.what == "aws-api" and p.is_ours() for p in self._processes())
 
-    def start(self) -> Environment:
-        """Start the AWS API server; clear what a crashed run left behind first."""
+    def start(self, *, meanwhile: Callable[[], None] | None = None) -> Environment:
+        """Start the AWS API server; clear what a crashed run left behind first.
+
+        `meanwhile` runs while the server boots (a second or so), such as
+        loading what the caller needs next.
+        """
         self._check_home()
         if self.is_running():
+            if meanwhile is not None:
+                meanwhile()
             return self.environment()
         if self.home.exists():
             log.info("clearing leftovers of an earlier simulator in %s", self.home)
             self.stop()
         with self._locked():
-            return self._start_api()
+            return self._start_api(meanwhile)
 
-    def _start_api(self) -> Environment:
+    def _start_api(self, meanwhile: Callable[[], None] | None = None) -> Environment:
         ready = self.home / "aws-api.json"
         with (self.home / "aws-api.log").open("wb") as log_file:
             process = subprocess.Popen(
@@ -316,6 +323,8 @@ class SimulatedCloud:
                 env=_server_environment(),
             )
         self._track(process.pid, "aws-api")
+        if meanwhile is not None:
+            meanwhile()
         deadline = time.monotonic() + START_TIMEOUT_S
         while not ready.exists():
             if process.poll() is not None:
@@ -385,7 +394,9 @@ class SimulatedCloud:
         from simulator.provisioning import CloudMocks
         from simulator.provisioning.preview import PreviewMocks
 
-        environment = self.start()
+        # The program's imports (pulumi-aws: a second) load while the AWS API
+        # server boots.
+        environment = self.start(meanwhile=_load_the_program)
         customer = config.customer.slug
         with self._locked():
             environment = self.environment()
@@ -848,6 +859,17 @@ def _server_environment() -> dict[str, str]:
     # Servers inherit neither the caller's secrets nor its AWS settings.
     keep = ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME", "VIRTUAL_ENV", "PYTHONPATH")
     return {name: os.environ[name] for name in keep if name in os.environ}
+
+
+def _load_the_program() -> None:
+    """Import what the Pulumi program imports, so that its run need not wait."""
+    for module in (
+        "pulumi_aws",
+        "infra.network",
+        "infra.load_balancer",
+        "infra.storage",
+    ):
+        importlib.import_module(module)
 
 
 def namespaces_available() -> bool:

@@ -601,8 +601,11 @@ class Charon:
         self.pid_path.unlink(missing_ok=True)
 
     def _gone_within(self, timeout_s: float) -> bool:
+        # Identity was checked before signalling; from here what counts is
+        # whether the process has finished exiting (gone, or a zombie left
+        # for its parent). Its environment vanishes earlier, while it exits.
         deadline = time.monotonic() + timeout_s
-        while self._is_this_charon():
+        while _running(self.pid):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.02)
@@ -614,6 +617,15 @@ class Charon:
             self.namespace,
             self.pid,
         )
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` exists and has not finished exiting (a zombie has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _strongswan_conf(namespace: str, folder: Path, *, install_routes: bool) -> str:

@@ -93,6 +93,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from simulator.server_process import start_server
+
 READY_TIMEOUT_S = 3.0
 READY_LINE = b"ready\n"
 # How long the load balancer waits for the target to accept a connection
@@ -252,42 +254,16 @@ def start(
     """
     argv = [sys.executable, "-m", "simulator.nlb", "--spec", str(spec)]
     what = f"load balancer {spec.stem}" + ("" if ns_name is None else f" in {ns_name}")
-    with _errors_file(spec).open("ab") as stderr:
-        options: dict[str, Any] = {
-            "env": PROCESS_ENVIRONMENT,
-            "stdout": subprocess.PIPE,
-            "stderr": stderr,
-            "cwd": _PROJECT_ROOT,
-        }
-        if ns_name is None:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, start_new_session=True, **options
-            )
-            on_started(process.pid, what)
-        else:
-            # Imported here: netlink (pyroute2) is needed only for a namespace.
-            from simulator import netns
-
-            try:
-                process = netns.spawn(
-                    netns.Namespace(ns_name),
-                    argv,
-                    on_started=on_started,
-                    what=what,
-                    **options,
-                )
-            except (netns.TopologyError, OSError) as error:
-                raise LoadBalancerFailed(f"{what} did not start: {error}") from None
-    try:
-        _wait_ready(process, spec)
-    except LoadBalancerFailed:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=5)
-        raise
-    finally:
-        assert process.stdout is not None
-        process.stdout.close()
+    process = start_server(
+        ns_name,
+        argv,
+        what=what,
+        env=PROCESS_ENVIRONMENT,
+        stderr_path=_errors_file(spec),
+        on_started=on_started,
+        wait_ready=lambda process: _wait_ready(process, spec),
+        failure=LoadBalancerFailed,
+    )
     return process
 
 

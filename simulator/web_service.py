@@ -64,6 +64,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 from xml.sax.saxutils import quoteattr
 
+from simulator.server_process import start_server
+
 if TYPE_CHECKING:
     from exchange.config.model import Secret, WebService
 
@@ -295,42 +297,16 @@ def start(
     """
     argv = [sys.executable, "-m", "simulator.web_service", "--spec", str(spec)]
     what = f"web service {spec.stem}" + ("" if ns_name is None else f" in {ns_name}")
-    with _errors_file(spec).open("ab") as stderr:
-        options: dict[str, Any] = {
-            "env": SERVER_ENVIRONMENT,
-            "stdout": subprocess.PIPE,
-            "stderr": stderr,
-            "cwd": _PROJECT_ROOT,
-        }
-        if ns_name is None:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, start_new_session=True, **options
-            )
-            on_started(process.pid, what)
-        else:
-            # Imported here: netlink (pyroute2) is needed only for a namespace.
-            from simulator import netns
-
-            try:
-                process = netns.spawn(
-                    netns.Namespace(ns_name),
-                    argv,
-                    on_started=on_started,
-                    what=what,
-                    **options,
-                )
-            except (netns.TopologyError, OSError) as error:
-                raise WebServiceFailed(f"{what} did not start: {error}") from None
-    try:
-        _wait_ready(process, spec)
-    except WebServiceFailed:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=5)
-        raise
-    finally:
-        assert process.stdout is not None
-        process.stdout.close()
+    process = start_server(
+        ns_name,
+        argv,
+        what=what,
+        env=SERVER_ENVIRONMENT,
+        stderr_path=_errors_file(spec),
+        on_started=on_started,
+        wait_ready=lambda process: _wait_ready(process, spec),
+        failure=WebServiceFailed,
+    )
     log.debug("%s ready (pid %d)", what, process.pid)
     return process
 
