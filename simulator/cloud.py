@@ -59,7 +59,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("simulator")
 
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 5.0
+# The grace a process gets after SIGTERM before SIGKILL: servers here stop in
+# well under a second; a charon still talking to its peers may take longer,
+# and losing its state does no harm.
+STOP_TIMEOUT_S = 3.0
 MARKER = ".exchange-simulator"
 # Unix sockets go to a short folder of their own (a socket's path is limited
 # to 107 bytes); `sockets` in the home folder links to it.
@@ -621,7 +624,7 @@ class SimulatedCloud:
         self, config: ExchangeConfig, stack: StackState, environment: Environment
     ) -> dict[str, VantagePoint]:
         """The customer's network in namespaces: real tunnels, firewalls, servers."""
-        from simulator.dataplane import CustomerNetwork
+        from simulator.dataplane import DATA_PLANE_FAILURES, CustomerNetwork
 
         customer = stack.customer
         index = len(self._dataplane_records()) + 1
@@ -649,6 +652,11 @@ class SimulatedCloud:
         )
         try:
             points = network.build()
+        except DATA_PLANE_FAILURES as failure:
+            raise SimulatorError(
+                f"the network of {customer} could not be built: {failure}; what was "
+                f"built is recorded, `exchange down` or `exchange sim stop` removes it"
+            ) from None
         finally:
             # Recorded even when the build fails half-way: `down` and `stop`
             # remove what is listed.

@@ -54,7 +54,11 @@ from simulator import firewall, ipsec, mariadb, netns
 
 log = logging.getLogger("simulator")
 
-TUNNELS_UP_TIMEOUT_S = 5.0
+# Both tunnels are up in about a second; ten customers on two busy cores
+# have been seen to take several.
+TUNNELS_UP_TIMEOUT_S = 15.0
+# How long a tunnel may be on its way before it is initiated again.
+RETRY_INITIATE_S = 1.0
 # The public addresses the simulator gives the customer's web services'
 # names, from TEST-NET-3's lower half (the customer's side of the internet).
 WEB_SERVICE_BASE = IPv4Address("203.0.113.100")
@@ -68,6 +72,23 @@ Track = Callable[[int, str], None]
 
 class DataPlaneError(Exception):
     """The data plane could not be built as the cloud describes it."""
+
+
+def _failures() -> tuple[type[Exception], ...]:
+    from simulator import nlb, web_service
+
+    return (
+        DataPlaneError,
+        netns.TopologyError,
+        ipsec.CharonFailed,
+        ipsec.StrongSwanUnavailable,
+        firewall.FirewallError,
+        mariadb.MariaDBFailed,
+        mariadb.MariaDBUnavailable,
+        nlb.LoadBalancerFailed,
+        web_service.WebServiceFailed,
+        web_service.SpecError,
+    )
 
 
 @dataclass
@@ -397,10 +418,17 @@ class CustomerNetwork:
                 netns.add_route(aws_vpn, str(network), dev="ipsec0")
             netns.add_route(cgw, str(self.vpc_cidr), dev="ipsec0")
         deadline = time.monotonic() + TUNNELS_UP_TIMEOUT_S
+        next_attempt = time.monotonic() + RETRY_INITIATE_S
         while time.monotonic() < deadline:
             states = cgw_charon.tunnels()
             if all(states.get(t.name) and states[t.name].up for t in tunnels):
                 return
+            if time.monotonic() > next_attempt:
+                # An attempt that was still underway when bring_up looked can
+                # be refused a moment later (the peer had not loaded yet),
+                # and strongSwan does not try again: initiate once more.
+                ipsec.bring_up(sides["aws"][0], aws_side, cgw_charon)
+                next_attempt = time.monotonic() + RETRY_INITIATE_S
             time.sleep(0.05)
         raise DataPlaneError(
             f"the tunnels of {connection['VpnConnectionId']} did not come up within "
@@ -852,3 +880,7 @@ def _requires_tls(rds: Any, instance: dict[str, Any]) -> bool:
 
 def network_of(cidr: str) -> IPv4Network:
     return IPv4Network(ip_network(cidr, strict=False))
+
+
+# What building a customer's network may fail with, each with its reason.
+DATA_PLANE_FAILURES = _failures()
