@@ -776,5 +776,19 @@ def main(argv: list[str] | None = None) -> int:
         return INTERNAL
 
 
+def run() -> None:
+    """The `exchange` command: main(), then an exit without the teardown.
+
+    Once Pulumi, pulumi-aws and boto3 are loaded, the interpreter's own
+    teardown takes half a second or more and does nothing the command
+    needs: every file it wrote is closed, and the streams are flushed here.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
