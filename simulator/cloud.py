@@ -785,7 +785,7 @@ class SimulatedCloud:
                 tls=self._server_certificate(
                     self._certificate_authority(), name, address
                 ),
-                require_tls=_requires_tls(rds, instance),
+                require_tls=mariadb.requires_tls(rds, instance),
                 on_started=lambda pid: self._track(
                     pid, f"mariadb {name}", stack.customer
                 ),
@@ -848,19 +848,6 @@ class SimulatedCloud:
         issued.cert_chain_pems[0].write_to_path(str(files.cert))
         issued.private_key_pem.write_to_path(str(files.key))
         return files
-
-
-def _requires_tls(rds: Any, instance: dict[str, Any]) -> bool:
-    """Whether the instance's parameter group sets require_secure_transport."""
-    for group in instance.get("DBParameterGroups", []):
-        parameters = rds.describe_db_parameters(
-            DBParameterGroupName=group["DBParameterGroupName"]
-        )["Parameters"]
-        for parameter in parameters:
-            if parameter["ParameterName"] == "require_secure_transport":
-                return parameter.get("ParameterValue") in ("1", "ON", "on", "true")
-    # RDS for MySQL's default is OFF (MY-08).
-    return False
 
 
 def _server_environment() -> dict[str, str]:

@@ -42,7 +42,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from ipaddress import IPv4Address, IPv4Network, ip_network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -518,7 +518,7 @@ class CustomerNetwork:
         tls = self.server_tls(
             name, instance["Endpoint"]["Address"], database["address"]
         )
-        require_tls = _requires_tls(self.rds, instance)
+        require_tls = mariadb.requires_tls(self.rds, instance)
         # Only the server starts inside the host: API calls stay here.
         with netns.entered(netns.Namespace(database["namespace"])):
             server = mariadb.start_instance(
@@ -866,20 +866,6 @@ def load_nft(namespace: str, ruleset: Path) -> None:
     )
     if result.returncode != 0:
         raise DataPlaneError(f"{ruleset.name} in {namespace}: {result.stderr.strip()}")
-
-
-def _requires_tls(rds: Any, instance: dict[str, Any]) -> bool:
-    for group in instance.get("DBParameterGroups", []):
-        for parameter in rds.describe_db_parameters(
-            DBParameterGroupName=group["DBParameterGroupName"]
-        )["Parameters"]:
-            if parameter["ParameterName"] == "require_secure_transport":
-                return parameter.get("ParameterValue") in ("1", "ON", "on", "true")
-    return False
-
-
-def network_of(cidr: str) -> IPv4Network:
-    return IPv4Network(ip_network(cidr, strict=False))
 
 
 # What building a customer's network may fail with, each with its reason.

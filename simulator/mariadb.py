@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pymysql
 
@@ -282,3 +283,21 @@ def create_master_user(
                 cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{schema}`")
     finally:
         connection.close()
+
+
+def requires_tls(rds: Any, instance: dict[str, Any]) -> bool:
+    """Whether an RDS instance's parameter group sets require_secure_transport.
+
+    What the stand-in must be started with: the simulator reads it back
+    through the RDS API, so a parameter the program did not declare is
+    missing from the server too.
+    """
+    for group in instance.get("DBParameterGroups", []):
+        parameters = rds.describe_db_parameters(
+            DBParameterGroupName=group["DBParameterGroupName"]
+        )["Parameters"]
+        for parameter in parameters:
+            if parameter["ParameterName"] == "require_secure_transport":
+                return parameter.get("ParameterValue") in ("1", "ON", "on", "true")
+    # RDS for MySQL's default is OFF (MY-08).
+    return False
