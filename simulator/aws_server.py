@@ -39,6 +39,15 @@ def serve(ready_file: Path, home: Path | None) -> None:
         threading.Thread(
             target=watch_forever, args=(home, stopped), name="telemetry", daemon=True
         ).start()
+        # The file-storage endpoint where the data plane's hosts reach it.
+        from simulator.relay import relay_forever
+
+        threading.Thread(
+            target=relay_forever,
+            args=(home, port, stopped),
+            name="relay",
+            daemon=True,
+        ).start()
     stopped.wait()
     server.stop()
 

@@ -593,7 +593,13 @@ class SimulatedCloud:
         ]
 
     def _publish_watches(self) -> None:
+        from simulator.relay import write_relays
         from simulator.telemetry import write_watches
+
+        write_relays(
+            self.home,
+            [relay for record in self._dataplane_records() for relay in record.relays],
+        )
 
         write_watches(
             self.home,

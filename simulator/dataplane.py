@@ -63,6 +63,8 @@ RETRY_INITIATE_S = 1.0
 # names, from TEST-NET-3's lower half (the customer's side of the internet).
 WEB_SERVICE_BASE = IPv4Address("203.0.113.100")
 NLB_IDLE_TIMEOUT_S = 350  # NLB-18
+# The platform's public S3 endpoint on each customer's internet (TEST-NET-2).
+FILE_STORAGE_ENDPOINT = IPv4Address("198.51.100.250")
 # The outsider: somewhere on the internet, in TEST-NET-1.
 OUTSIDER_IP = "192.0.2.250"
 # Where the VPC reaches its VPN gateway: the VPC's last usable address,
@@ -116,6 +118,8 @@ class DataPlaneRecord:
     whitelist: list[list[Any]] = field(default_factory=list)
     # target group ARN -> {namespace, address, port, target, spec, health}
     load_balancers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Where the AWS API's process relays the file-storage endpoint.
+    relays: list[dict[str, Any]] = field(default_factory=list)
     # remote-database exchange -> the namespace of its on-premises server
     on_premises: dict[str, str] = field(default_factory=dict)
     # RDS instance -> {namespace, address, subnet, security_groups}
@@ -223,6 +227,7 @@ class CustomerNetwork:
         app = self._app_host(vpc)
         self._web_services(internet, cgw)
         self._load_balancers(vpc)
+        self._file_storage_endpoint(internet)
         log.debug("%s: namespaces and links built", self.record.customer)
         # The servers start while the tunnels come up: neither waits on the
         # other, and each takes about a second.
@@ -393,6 +398,14 @@ class CustomerNetwork:
         # And the customer's own edge: nothing from the internet reaches the
         # site unless whitelisted; the VPC through the tunnel only.
         firewall.apply(cgw.name, self.customer_firewall())
+        firewall.apply(
+            cgw.name,
+            firewall.site_nat_ruleset(
+                outside_if="inet0",
+                public_ip=self.config.on_premises.customer_gateway_ip,
+                site_networks=[str(n) for n in self.config.on_premises.networks],
+            ),
+        )
         for role in ("aws", "cgw"):
             charon, folder = sides[role]
             charon.load(folder / "swanctl" / vpn_device.SWANCTL_CONF)
@@ -778,6 +791,26 @@ class CustomerNetwork:
                 port=exchange.target.port,
             )
         self.record.on_premises[exchange.name] = host.name
+
+    # -- option 4: the platform's file storage, a public service ------------------
+
+    def _file_storage_endpoint(self, internet: netns.Namespace) -> None:
+        """The S3 endpoint at a public address of the internet (the relay serves it).
+
+        Plain HTTP on port 80: the simulated S3 does not speak TLS. The
+        endpoint's names resolve to it from every vantage point.
+        """
+        if not self.config.file_storages():
+            return
+        netns.add_address(internet, "lo", f"{FILE_STORAGE_ENDPOINT}/32")
+        for name in (
+            f"s3.{self.config.region}.amazonaws.com",
+            "s3.amazonaws.com",
+        ):
+            self.record.hosts[name] = str(FILE_STORAGE_ENDPOINT)
+        self.record.relays.append(
+            {"netns": internet.name, "address": str(FILE_STORAGE_ENDPOINT), "port": 80}
+        )
 
     # -- the customer's web services ------------------------------------------------
 

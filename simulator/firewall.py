@@ -64,6 +64,7 @@ TABLE_PREFIX = "exchange_"
 SECURITY_GROUPS_TABLE = "exchange_security_groups"
 CUSTOMER_FIREWALL_TABLE = "exchange_customer_firewall"
 NAT_GATEWAY_TABLE = "exchange_nat_gateway"
+SITE_NAT_TABLE = "exchange_site_nat"
 MSS_CLAMP_TABLE = "exchange_mss_clamp"
 MTU_BLACK_HOLE_TABLE = "exchange_mtu_black_hole"
 
@@ -462,6 +463,41 @@ def nat_gateway_ruleset(
     return _table(
         NAT_GATEWAY_TABLE, f"NAT gateway: Elastic IP {address} on {outside_if}", blocks
     )
+
+
+def site_nat_ruleset(
+    *,
+    outside_if: str,
+    public_ip: str | IPv4Address,
+    site_networks: Iterable[str | IPv4Network],
+) -> str:
+    """The customer's edge hides its site behind its public address.
+
+    What the site's hosts send to the internet (not through the tunnel)
+    leaves `outside_if` as `public_ip`, as at any office. Only source NAT:
+    what may come in is the customer firewall's business.
+    """
+    outside = _interface(outside_if)
+    address = IPv4Address(public_ip)
+    networks = sorted({IPv4Network(n, strict=False) for n in site_networks})
+    blocks = [
+        _named_set(
+            "site_networks",
+            networks,
+            interval=True,
+            about="the customer's networks, private behind the gateway",
+        ),
+        _chain(
+            "postrouting",
+            [
+                f"oifname {outside} ip saddr @site_networks counter "
+                f"snat to {address} "
+                + _comment(f"the site leaves for the internet as {address}"),
+            ],
+            hook="type nat hook postrouting priority srcnat; policy accept;",
+        ),
+    ]
+    return _table(SITE_NAT_TABLE, f"the site's way out as {address}", blocks)
 
 
 # --- MTU -----------------------------------------------------------------------

@@ -403,3 +403,25 @@ def test_the_load_balancer_reports_the_on_premises_database_healthy(egress):
         probe = socket.create_connection((address, int(gateway["port"])), timeout=3)
     with probe:
         assert probe.recv(64), "the MariaDB greeting through the NLB and the tunnel"
+
+
+def _http_get(egress, vantage: str, address: str, host: str) -> bytes:
+    with entered(egress["stack"].vantage_points[vantage].netns):
+        probe = socket.create_connection((address, 80), timeout=3)
+    with probe:
+        probe.sendall(
+            f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := probe.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("vantage", ["onprem", "platform", "outsider"])
+def test_the_file_storage_endpoint_is_public_on_the_internet(egress, vantage):
+    host = "s3.eu-central-1.amazonaws.com"
+    address = egress["stack"].vantage_points[vantage].hosts[host]
+    answer = _http_get(egress, vantage, address, host)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b"nordwind-exchange-files" in answer, "the stack's bucket is listed"

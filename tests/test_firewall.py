@@ -848,3 +848,17 @@ def test_the_generated_device_firewall_loads_beside_the_customer_firewall(lab):
         fw.CUSTOMER_FIREWALL_TABLE,
         fw.MTU_BLACK_HOLE_TABLE,
     ]
+
+
+def test_site_nat_hides_the_site_behind_the_gateways_address():
+    ruleset = fw.site_nat_ruleset(
+        outside_if="inet0",
+        public_ip="203.0.113.10",
+        site_networks=["192.168.20.0/24", "192.168.10.0/24"],
+    )
+    assert "table ip exchange_site_nat" in ruleset
+    assert "elements = { 192.168.10.0/24, 192.168.20.0/24 }" in ruleset
+    assert 'oifname "inet0" ip saddr @site_networks counter snat to 203.0.113.10' in (
+        ruleset
+    )
+    assert "drop" not in ruleset, "what may come in is the customer firewall's"
