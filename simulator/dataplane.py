@@ -58,7 +58,7 @@ log = logging.getLogger("simulator")
 # have been seen to take several.
 TUNNELS_UP_TIMEOUT_S = 15.0
 # How long a tunnel may be on its way before it is initiated again.
-RETRY_INITIATE_S = 1.0
+RETRY_INITIATE_S = 0.3
 # The public addresses the simulator gives the customer's web services'
 # names, from TEST-NET-3's lower half (the customer's side of the internet).
 WEB_SERVICE_BASE = IPv4Address("203.0.113.100")
@@ -300,6 +300,9 @@ class CustomerNetwork:
     ) -> None:
         """Wire `host` to the internet with its public /32 addresses."""
         netns.veth(internet, label[:15], host, "inet0")
+        # The kernel delays proxy ARP answers by up to 0.8 s; the first IKE
+        # packet waited that long, and a tunnel took a second to come up.
+        netns.set_sysctl(internet, f"net.ipv4.neigh.{label[:15]}.proxy_delay", 0)
         for address in addresses:
             netns.add_address(host, "inet0", f"{address}/32")
             netns.add_route(internet, f"{address}/32", dev=label[:15])
@@ -406,9 +409,13 @@ class CustomerNetwork:
                 site_networks=[str(n) for n in self.config.on_premises.networks],
             ),
         )
-        for role in ("aws", "cgw"):
+        # The side that initiates loads last, so that its first attempt finds
+        # the other side ready (a refused attempt is not repeated by charon).
+        aws_initiates = any(t.aws_initiates for t in aws_side.tunnels)
+        for role in ("cgw", "aws") if aws_initiates else ("aws", "cgw"):
             charon, folder = sides[role]
             charon.load(folder / "swanctl" / vpn_device.SWANCTL_CONF)
+            log.debug("%s: %s side loaded", self.record.customer, role)
         cgw_charon, _ = sides["cgw"]
         tunnels = vpn_device.device_tunnels(
             connection, self.config.on_premises.customer_gateway_ip
@@ -425,6 +432,7 @@ class CustomerNetwork:
         # `start`, the customer's device otherwise); the side that loaded
         # first had its own attempts refused, and strongSwan does not retry.
         ipsec.bring_up(sides["aws"][0], aws_side, cgw_charon)
+        log.debug("%s: tunnels initiated", self.record.customer)
         if bgp:
             self.record.bgp_routes = [str(n) for n in self.config.on_premises.networks]
             for network in self.config.on_premises.networks:
