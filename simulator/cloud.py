@@ -567,6 +567,14 @@ class SimulatedCloud:
                 identifier = resource.outputs.get("identifier", "")
                 shutil.rmtree(self.home / "mariadb" / identifier, ignore_errors=True)
                 shutil.rmtree(self.home / "tls" / identifier, ignore_errors=True)
+        # The customer's servers' own files: load balancers, web services, the
+        # on-premises databases.
+        for folder in (
+            self.home / "nlb" / customer,
+            *(self.home / "web").glob(f"{customer}-*"),
+            *(self.home / "mariadb").glob(f"{customer}-onprem-*"),
+        ):
+            shutil.rmtree(folder, ignore_errors=True)
         deleted = destroy(environment.aws_endpoint_url, record.region, record.resources)
         self._stack_file(customer).unlink(missing_ok=True)
         environment.stacks.pop(customer, None)
