@@ -123,10 +123,14 @@ class Faults:
         """Undo every active fault, newest first; returns their names."""
         healed = []
         active = self.active()
-        for fault in reversed(active):
+        while active:
+            fault = active[-1]
             getattr(self, "_heal_" + fault["kind"].replace("-", "_"))(fault["undo"])
             healed.append(fault["kind"])
-        self._save([])
+            # Saved after each: a heal that fails leaves only what is still
+            # broken in the ledger, and the next heal starts there.
+            active = active[:-1]
+            self._save(active)
         return healed
 
     # -- the tunnels ---------------------------------------------------------------
