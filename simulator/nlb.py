@@ -79,7 +79,6 @@ import argparse
 import asyncio
 import json
 import os
-import selectors
 import signal
 import socket
 import struct
@@ -93,10 +92,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from simulator.server_process import start_server
+from simulator.server_process import READY_LINE, start_server
 
 READY_TIMEOUT_S = 3.0
-READY_LINE = b"ready\n"
 # How long the load balancer waits for the target to accept a connection
 # before it resets the client's. On AWS the client's own connect timeout
 # decides, its SYN passing through; ten seconds is longer than most clients
@@ -261,7 +259,9 @@ def start(
         env=PROCESS_ENVIRONMENT,
         stderr_path=_errors_file(spec),
         on_started=on_started,
-        wait_ready=lambda process: _wait_ready(process, spec),
+        name=f"load balancer {spec.stem}",
+        not_ready="did not accept a connection",
+        ready_timeout_s=READY_TIMEOUT_S,
         failure=LoadBalancerFailed,
     )
     return process
@@ -315,39 +315,6 @@ def _write_whole(path: Path, text: str) -> None:
 
 def _errors_file(spec: Path) -> Path:
     return spec.with_suffix(".stderr")
-
-
-def _wait_ready(process: subprocess.Popen[bytes], spec: Path) -> None:
-    assert process.stdout is not None
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not selector.select(timeout=remaining):
-                continue
-            line = process.stdout.readline()
-            if line == READY_LINE:
-                return
-            if not line:  # the process closed its output: it is ending
-                break
-    try:
-        returncode = process.wait(timeout=0.5)
-    except subprocess.TimeoutExpired:
-        raise LoadBalancerFailed(
-            f"load balancer {spec.stem} did not accept a connection within "
-            f"{READY_TIMEOUT_S:.0f} s: {_errors_tail(spec)}"
-        ) from None
-    raise LoadBalancerFailed(
-        f"load balancer {spec.stem} exited with {returncode}: {_errors_tail(spec)}"
-    )
-
-
-def _errors_tail(spec: Path, lines: int = 3) -> str:
-    try:
-        text = _errors_file(spec).read_text(errors="replace").strip()
-    except FileNotFoundError:
-        text = ""
-    return " | ".join(text.splitlines()[-lines:]) or "no error output"
 
 
 # --- the target's health ----------------------------------------------------

@@ -10,12 +10,16 @@ wait of the server's own; a server that does not get ready is ended.
 
 from __future__ import annotations
 
+import selectors
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# What a server prints on its stdout once it answers.
+READY_LINE = b"ready\n"
 
 
 def start_server(
@@ -26,13 +30,16 @@ def start_server(
     env: Mapping[str, str],
     stderr_path: Path,
     on_started: Callable[[int, str], None],
-    wait_ready: Callable[[subprocess.Popen[bytes]], None],
+    name: str,
+    not_ready: str,
+    ready_timeout_s: float,
     failure: type[Exception],
 ) -> subprocess.Popen[bytes]:
     """Start `argv` in namespace `ns_name` (None: here) and wait until it is ready.
 
-    `wait_ready` raises `failure` when the server does not get ready; the
-    process is then ended and the exception goes on to the caller.
+    Ready is READY_LINE on the server's stdout within `ready_timeout_s`.
+    Otherwise the process is ended and `failure` raised: "<name> <not_ready>
+    within N s", or "<name> exited with N", each with the tail of stderr.
     """
     with stderr_path.open("ab") as stderr:
         options: dict[str, Any] = {
@@ -61,7 +68,7 @@ def start_server(
             except (netns.TopologyError, OSError) as error:
                 raise failure(f"{what} did not start: {error}") from None
     try:
-        wait_ready(process)
+        _wait_ready(process, stderr_path, name, not_ready, ready_timeout_s, failure)
     except failure:
         if process.poll() is None:
             process.terminate()
@@ -71,3 +78,40 @@ def start_server(
         assert process.stdout is not None
         process.stdout.close()
     return process
+
+
+def _wait_ready(
+    process: subprocess.Popen[bytes],
+    stderr_path: Path,
+    name: str,
+    not_ready: str,
+    timeout_s: float,
+    failure: type[Exception],
+) -> None:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not selector.select(timeout=remaining):
+                continue
+            line = process.stdout.readline()
+            if line == READY_LINE:
+                return
+            if not line:  # the process closed its output: it is ending
+                break
+    try:
+        returncode = process.wait(timeout=0.5)
+    except subprocess.TimeoutExpired:
+        raise failure(
+            f"{name} {not_ready} within {timeout_s:.0f} s: {_errors_tail(stderr_path)}"
+        ) from None
+    raise failure(f"{name} exited with {returncode}: {_errors_tail(stderr_path)}")
+
+
+def _errors_tail(stderr_path: Path, lines: int = 3) -> str:
+    try:
+        text = stderr_path.read_text(errors="replace").strip()
+    except FileNotFoundError:
+        text = ""
+    return " | ".join(text.splitlines()[-lines:]) or "no error output"

@@ -47,7 +47,6 @@ import json
 import logging
 import math
 import os
-import selectors
 import signal
 import socket
 import ssl
@@ -64,7 +63,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 from xml.sax.saxutils import quoteattr
 
-from simulator.server_process import start_server
+from simulator.server_process import READY_LINE, start_server
 
 if TYPE_CHECKING:
     from exchange.config.model import Secret, WebService
@@ -80,7 +79,6 @@ ACCESS_TOKEN_LIFETIME_S = 3600
 # A token request is a short form; anything longer is refused unread.
 LONGEST_TOKEN_REQUEST = 64 * 1024
 READ_CHUNK = 64 * 1024
-READY_LINE = b"ready\n"
 
 FAULT_KINDS = ("normal", "slow", "errors")
 # Where the project's packages are, for the server process's PYTHONPATH.
@@ -304,7 +302,9 @@ def start(
         env=SERVER_ENVIRONMENT,
         stderr_path=_errors_file(spec),
         on_started=on_started,
-        wait_ready=lambda process: _wait_ready(process, spec),
+        name=f"web service {spec.stem}",
+        not_ready="did not accept a TLS connection",
+        ready_timeout_s=READY_TIMEOUT_S,
         failure=WebServiceFailed,
     )
     log.debug("%s ready (pid %d)", what, process.pid)
@@ -478,39 +478,6 @@ def _fault_file(spec: Path) -> Path:
 
 def _errors_file(spec: Path) -> Path:
     return spec.with_suffix(".stderr")
-
-
-def _wait_ready(process: subprocess.Popen[bytes], spec: Path) -> None:
-    assert process.stdout is not None
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not selector.select(timeout=remaining):
-                continue
-            line = process.stdout.readline()
-            if line == READY_LINE:
-                return
-            if not line:  # the process closed its output: it is ending
-                break
-    try:
-        returncode = process.wait(timeout=0.5)
-    except subprocess.TimeoutExpired:
-        raise WebServiceFailed(
-            f"web service {spec.stem} did not accept a TLS connection within "
-            f"{READY_TIMEOUT_S:.0f} s: {_errors_tail(spec)}"
-        ) from None
-    raise WebServiceFailed(
-        f"web service {spec.stem} exited with {returncode}: {_errors_tail(spec)}"
-    )
-
-
-def _errors_tail(spec: Path, lines: int = 3) -> str:
-    try:
-        text = _errors_file(spec).read_text(errors="replace").strip()
-    except FileNotFoundError:
-        text = ""
-    return " | ".join(text.splitlines()[-lines:]) or "no error output"
 
 
 # --- example documents from a JSON Schema ----------------------------------
