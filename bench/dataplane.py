@@ -14,40 +14,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "multi-option.yaml"
+from bench.customers import EXAMPLE, ROOT, SECRETS, customer_file, exchange
+
 CUSTOMERS = 10
-SECRETS = {
-    "NORDWIND_TUNNEL1_PSK": "BenchTunnelOneKey01",
-    "NORDWIND_TUNNEL2_PSK": "BenchTunnelTwoKey02",
-    "NORDWIND_SHIPMENTS_CLIENT_SECRET": "bench-client-secret-0001",
-    "NORDWIND_ERP_API_KEY": "bench-api-key-0002",
-}
-
-
-def _exchange(*args: str, env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "exchange.cli", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - started
-
-
-def _customer_file(folder: Path, number: int) -> Path:
-    text = EXAMPLE.read_text().replace("slug: nordwind", f"slug: dp{number:02d}")
-    text = text.replace(
-        "customerGatewayIp: 203.0.113.10", f"customerGatewayIp: 192.0.2.{number + 1}"
-    )
-    path = folder / f"dp{number:02d}.yaml"
-    path.write_text(text)
-    return path
 
 
 def _memory_mib(home: Path) -> tuple[float, int]:
@@ -92,28 +63,28 @@ def main() -> None:
         shutil.copytree(EXAMPLE.parent / "responses", folder / "responses")
         env = {**os.environ, **SECRETS, "EXCHANGE_SIM_HOME": str(folder / "sim")}
         try:
-            start = _exchange("sim", "start", env=env)
-            up = _exchange("up", str(EXAMPLE), env=env)
+            start = exchange("sim", "start", env=env)
+            up = exchange("up", str(EXAMPLE), env=env)
             print(
                 f"{'sim start + up multi-option (tunnels UP, commands)':<56}"
                 f" {start + up:6.2f} s   (start {start:.2f} s, up {up:.2f} s)"
             )
-            stop = _exchange("sim", "stop", env=env)
+            stop = exchange("sim", "stop", env=env)
             print(f"{'sim stop (one customer, all options)':<56} {stop:6.2f} s")
             # One command from nothing: `up` starts the simulator itself and
             # loads the program while the AWS API boots.
-            alone = _exchange("up", str(EXAMPLE), env=env)
+            alone = exchange("up", str(EXAMPLE), env=env)
             print(
                 f"{'up multi-option on a stopped simulator (one command)':<56}"
                 f" {alone:6.2f} s"
             )
-            _exchange("sim", "stop", env=env)
+            exchange("sim", "stop", env=env)
 
-            _exchange("sim", "start", env=env)
+            exchange("sim", "start", env=env)
             durations = []
             for number in range(CUSTOMERS):
-                path = _customer_file(folder, number)
-                durations.append(_exchange("up", str(path), env=env))
+                path = customer_file(folder, number, "dp")
+                durations.append(exchange("up", str(path), env=env))
             up_count, total = _tunnels_up(folder / "sim")
             memory, processes = _memory_mib(folder / "sim")
             print(
@@ -126,7 +97,7 @@ def main() -> None:
                 f"{'resident memory of the simulator processes':<56}"
                 f" {memory:6.0f} MiB in {processes} processes"
             )
-            stop = _exchange("sim", "stop", env=env)
+            stop = exchange("sim", "stop", env=env)
             print(f"{f'sim stop ({CUSTOMERS} customers)':<56} {stop:6.2f} s")
         finally:
             subprocess.run(

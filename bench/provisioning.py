@@ -14,46 +14,13 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "multi-option.yaml"
+from bench.customers import EXAMPLE, SECRETS, customer_file, exchange
+
 CUSTOMERS = 50
-SECRETS = {
-    "NORDWIND_TUNNEL1_PSK": "BenchTunnelOneKey01",
-    "NORDWIND_TUNNEL2_PSK": "BenchTunnelTwoKey02",
-    "NORDWIND_SHIPMENTS_CLIENT_SECRET": "bench-client-secret-0001",
-    "NORDWIND_ERP_API_KEY": "bench-api-key-0002",
-}
-
-
-def _exchange(*args: str, env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "exchange.cli", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return time.perf_counter() - started
-
-
-def _customer_file(folder: Path, number: int) -> Path:
-    text = EXAMPLE.read_text()
-    slug = f"bench{number:02d}"
-    text = text.replace("slug: nordwind", f"slug: {slug}")
-    # Each customer's gateway has its own public address.
-    text = text.replace(
-        "customerGatewayIp: 203.0.113.10", f"customerGatewayIp: 192.0.2.{number + 1}"
-    )
-    path = folder / f"{slug}.yaml"
-    path.write_text(text)
-    return path
 
 
 def main() -> None:
@@ -64,10 +31,10 @@ def main() -> None:
         env = {**os.environ, **SECRETS, "EXCHANGE_SIM_HOME": str(folder / "sim")}
         os.environ.update(env)
         try:
-            _exchange("sim", "start", env=env)
-            first = _exchange("up", str(EXAMPLE), env=env)
-            again = _exchange("up", str(EXAMPLE), env=env)
-            down = _exchange("down", str(EXAMPLE), env=env)
+            exchange("sim", "start", env=env)
+            first = exchange("up", str(EXAMPLE), env=env)
+            again = exchange("up", str(EXAMPLE), env=env)
+            down = exchange("down", str(EXAMPLE), env=env)
             print(
                 f"{'exchange up multi-option (command, new stack)':<52} {first:6.2f} s"
             )
@@ -76,8 +43,8 @@ def main() -> None:
             # The same with the loopback data plane: the program and the
             # simulated AWS, without building the namespaces.
             loopback = {**env, "EXCHANGE_SIM_DATA_PLANE": "loopback"}
-            first = _exchange("up", str(EXAMPLE), env=loopback)
-            _exchange("down", str(EXAMPLE), env=loopback)
+            first = exchange("up", str(EXAMPLE), env=loopback)
+            exchange("down", str(EXAMPLE), env=loopback)
             print(
                 f"{'exchange up multi-option (loopback data plane)':<52} {first:6.2f} s"
             )
@@ -89,7 +56,7 @@ def main() -> None:
             durations = []
             started = time.perf_counter()
             for number in range(CUSTOMERS):
-                path = _customer_file(folder, number)
+                path = customer_file(folder, number, "bench")
                 began = time.perf_counter()
                 cloud.provision(load_config(path), config_path=path, data_plane=False)
                 durations.append(time.perf_counter() - began)
@@ -102,4 +69,4 @@ def main() -> None:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"{'peak RSS of the provisioning process':<52} {peak:6.0f} MiB")
         finally:
-            _exchange("sim", "stop", env=env)
+            exchange("sim", "stop", env=env)
