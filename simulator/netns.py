@@ -39,6 +39,8 @@ from typing import IO, Any
 from pyroute2 import IPRoute, NetlinkError, netns
 from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK
 
+from exchange.environment import entered as enter_namespace
+
 NAMESPACES_DIR = Path(netns.NETNS_RUN_DIR)
 # `ip netns exec NAME` bind-mounts each file in /etc/netns/NAME over the
 # file of that name in /etc, in a mount namespace of the process's own.
@@ -188,22 +190,11 @@ def entered(namespace: Namespace) -> Iterator[Namespace]:
     was in before (not necessarily the machine's own: entering nests).
     Sockets opened in the body stay in `namespace` after it ends.
     """
-    home = os.open(THREAD_NAMESPACE, os.O_RDONLY)
-    try:
-        try:
-            target = os.open(namespace.path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise TopologyError(f"there is no namespace {namespace.name}") from None
-        try:
-            netns.setns(target, flags=0)
-        finally:
-            os.close(target)
-        try:
-            yield namespace
-        finally:
-            netns.setns(home, flags=0)
-    finally:
-        os.close(home)
+    if not namespace.path.exists():
+        raise TopologyError(f"there is no namespace {namespace.name}")
+    # The same setns the checks use to probe from a vantage point.
+    with enter_namespace(namespace.name):
+        yield namespace
 
 
 @contextmanager
