@@ -811,17 +811,7 @@ class SimulatedCloud:
             raise SimulatorError(
                 f"the stand-in for {name} did not start: {failed}"
             ) from None
-        credentials = json.loads(
-            secrets.get_secret_value(
-                SecretId=instance["MasterUserSecret"]["SecretArn"]
-            )["SecretString"]
-        )
-        mariadb.create_master_user(
-            server,
-            credentials["username"],
-            credentials["password"],
-            instance.get("DBName"),
-        )
+        mariadb.create_rds_master_user(server, instance, secrets)
         log.info(
             "MariaDB stand-in for %s on 127.0.0.1:%d (pid %d)",
             endpoint,

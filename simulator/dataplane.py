@@ -552,17 +552,7 @@ class CustomerNetwork:
                 bind_address=database["address"],
                 port=int(instance["Endpoint"]["Port"]),
             )
-        credentials = json.loads(
-            self.secrets.get_secret_value(
-                SecretId=instance["MasterUserSecret"]["SecretArn"]
-            )["SecretString"]
-        )
-        mariadb.create_master_user(
-            server,
-            credentials["username"],
-            credentials["password"],
-            instance.get("DBName"),
-        )
+        mariadb.create_rds_master_user(server, instance, self.secrets)
 
     def sync_routes(self) -> None:
         """Each VPC host's routes from its subnet's route table, as EC2 describes it.

@@ -7,6 +7,7 @@ own MariaDB (which may well be listening on 3306).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pwd
@@ -301,3 +302,24 @@ def requires_tls(rds: Any, instance: dict[str, Any]) -> bool:
                 return parameter.get("ParameterValue") in ("1", "ON", "on", "true")
     # RDS for MySQL's default is OFF (MY-08).
     return False
+
+
+def create_rds_master_user(
+    instance: MariaDBInstance, described: dict[str, Any], secrets: Any
+) -> None:
+    """The RDS instance's master user, with the password RDS keeps for it.
+
+    `described` is the instance as describe_db_instances gives it; its
+    managed secret is read through `secrets` (a Secrets Manager client).
+    """
+    credentials = json.loads(
+        secrets.get_secret_value(SecretId=described["MasterUserSecret"]["SecretArn"])[
+            "SecretString"
+        ]
+    )
+    create_master_user(
+        instance,
+        credentials["username"],
+        credentials["password"],
+        described.get("DBName"),
+    )
