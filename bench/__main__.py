@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import dataplane, main_job, netns, provisioning, validation
+from bench import checks, dataplane, main_job, netns, provisioning, validation
 
 BENCHMARKS = {
     "validation": validation.main,
@@ -12,6 +12,7 @@ BENCHMARKS = {
     "provisioning": provisioning.main,
     "netns": netns.main,
     "dataplane": dataplane.main,
+    "checks": checks.main,
 }
 
 

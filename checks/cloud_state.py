@@ -10,10 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from checks import diagnosis as dx
 from checks.plan import PlannedCheck
 from checks.result import Outcome, failed, passed
-from checks.target import Target
+from checks.target import MissingOutput, Target
 from infra import outputs as keys
+
+
+def cloud_state(target: Target, planned: PlannedCheck) -> Outcome:
+    """One aspect of the cloud's state, named by the plan."""
+    aspects = {
+        "vpn-connection": vpn_connection,
+        "vpn-routes": vpn_routes,
+        "db-security-group": db_security_group,
+        "target-health": target_health,
+    }
+    return aspects[planned.param("aspect")](target, planned)
 
 
 def _vpn_connection(target: Target) -> tuple[str, dict[str, Any]]:
@@ -40,12 +52,14 @@ def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
         return failed(
             f"{connection_id} is {connection['State']}",
             "a deleted or failed connection must be provisioned again (exchange up)",
+            dx.NOT_PROVISIONED,
         )
     if connection.get("VpnGatewayId") != gateway_id:
         return failed(
             f"{connection_id} terminates on {connection.get('VpnGatewayId')}, "
             f"not on the stack's VPN gateway {gateway_id}",
             "provision the stack again so that the connection uses its gateway",
+            dx.DRIFT,
         )
     (gateway,) = ec2.describe_vpn_gateways(VpnGatewayIds=[gateway_id])["VpnGateways"]
     attached = [
@@ -57,6 +71,7 @@ def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
         return failed(
             f"{gateway_id} is attached to {attached or 'no VPC'}, not to {vpc_id}",
             f"attach {gateway_id} to {vpc_id} (VGW-03: one VPC at a time)",
+            dx.DRIFT,
         )
     (customer_gateway,) = ec2.describe_customer_gateways(
         CustomerGatewayIds=[connection["CustomerGatewayId"]]
@@ -67,6 +82,7 @@ def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
             f"{customer_gateway['CustomerGatewayId']} points at "
             f"{customer_gateway['IpAddress']}, the configuration says {expected_ip}",
             "provision the stack again from the current configuration",
+            dx.DRIFT,
         )
     options = connection.get("Options", {})
     tunnels = options.get("TunnelOptions", [])
@@ -78,6 +94,7 @@ def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
             f"configuration says {configured}",
             "tunnel options change only by provisioning again (or "
             "ModifyVpnTunnelOptions); the customer's device must match them",
+            dx.DRIFT,
         )
     static = target.config.on_premises.routing == "static"
     if bool(options.get("StaticRoutesOnly")) != static:
@@ -85,6 +102,7 @@ def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
             f"{connection_id} has StaticRoutesOnly={options.get('StaticRoutesOnly')}, "
             f"the configuration routes {target.config.on_premises.routing}",
             "a device without BGP needs StaticRoutesOnly (VPN-38); provision again",
+            dx.DRIFT,
         )
     telemetry = {
         t["OutsideIpAddress"]: t["Status"] for t in connection.get("VgwTelemetry", [])
@@ -147,6 +165,7 @@ def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
         return failed(
             "no route to " + "; ".join(dict.fromkeys(missing)),
             "; ".join(dict.fromkeys(hints)),
+            dx.ROUTE_MISSING,
         )
     up = [t for t in connection.get("VgwTelemetry", []) if t["Status"] == "UP"]
     networks = ", ".join(str(n) for n in target.config.on_premises.networks)
@@ -197,6 +216,7 @@ def db_security_group(target: Target, planned: PlannedCheck) -> Outcome:
             "the instance's groups must admit exactly exchanges[].clientNetworks on "
             "the database port; remove other groups and rules, or provision again"
             + ("; never 0.0.0.0/0 for a database" if world else ""),
+            dx.SECURITY_GROUP_DENIES if missing else dx.SECURITY_GROUP_TOO_OPEN,
         )
     verb = "admits" if len(group_ids) == 1 else "admit"
     return passed(
@@ -214,34 +234,37 @@ def _covers(permission: dict, port: int) -> bool:
     return permission.get("FromPort", 0) <= port <= permission.get("ToPort", 65535)
 
 
-def db_private(target: Target, planned: PlannedCheck) -> Outcome:
-    _, database = target.database(planned.exchange)
-    instance = _db_instance(target, database)
-    name = instance["DBInstanceIdentifier"]
-    problems, hints = [], []
-    if instance.get("PubliclyAccessible"):
-        problems.append("publicly accessible")
-        hints.append("turn PubliclyAccessible off; reach it over the VPN (RDS-14)")
-    if not instance.get("StorageEncrypted"):
-        problems.append("storage not encrypted")
-        hints.append(
-            "encryption can only be set at creation: restore an encrypted copy (RDS-15)"
+def target_health(target: Target, planned: PlannedCheck) -> Outcome:
+    """The load balancer's own health checks reach the on-premises database."""
+    gateways = target.output(keys.REMOTE_DATABASES)
+    if planned.exchange not in gateways:
+        raise MissingOutput(f"the stack has no load balancer for {planned.exchange!r}")
+    group_arn = gateways[planned.exchange][keys.NLB_TARGET_GROUP_ARN]
+    descriptions = target.client("elbv2").describe_target_health(
+        TargetGroupArn=group_arn
+    )["TargetHealthDescriptions"]
+    if not descriptions:
+        return failed(
+            f"target group {group_arn.rsplit('/', 2)[-2]} has no target",
+            "register the on-premises address as an IP target in zone all",
+            dx.NOT_PROVISIONED,
         )
-    group = instance.get("DBSubnetGroup", {})
-    zones = {s["SubnetAvailabilityZone"]["Name"] for s in group.get("Subnets", [])}
-    if len(zones) < 2:
-        problems.append(f"subnet group covers {len(zones)} zone(s)")
-        hints.append("the DB subnet group needs subnets in two zones (RDS-17)")
-    vpc_groups = {
-        g["VpcSecurityGroupId"] for g in instance.get("VpcSecurityGroups", [])
-    }
-    if database[keys.DB_SECURITY_GROUP_ID] not in vpc_groups:
-        problems.append(f"not in security group {database[keys.DB_SECURITY_GROUP_ID]}")
-        hints.append("attach the stack's database security group")
-    if problems:
-        return failed(f"{name}: " + "; ".join(problems), "; ".join(hints))
-    engine = f"{instance['Engine']} {instance.get('EngineVersion', '')}".strip()
-    return passed(
-        f"{name}: not publicly accessible, storage encrypted, subnets in "
-        f"{', '.join(sorted(zones))}, {engine}"
-    )
+    states = []
+    unhealthy = []
+    for description in descriptions:
+        where = f"{description['Target']['Id']}:{description['Target']['Port']}"
+        health = description.get("TargetHealth", {})
+        state = health.get("State", "unknown")
+        states.append(f"{where} {state}")
+        if state != "healthy":
+            reason = health.get("Description") or health.get("Reason") or ""
+            unhealthy.append(f"{where} is {state}" + (f" ({reason})" if reason else ""))
+    if unhealthy:
+        return failed(
+            "; ".join(unhealthy),
+            "the health checks cross the VPN from the load balancer's subnets: a "
+            "tunnel must be up and the customer's firewall must admit the VPC's "
+            "network on the port (firewallAllowlist)",
+            dx.TARGET_UNHEALTHY,
+        )
+    return passed(f"target group {group_arn.rsplit('/', 2)[-2]}: " + ", ".join(states))

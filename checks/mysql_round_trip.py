@@ -1,9 +1,23 @@
-"""Live check: a row written to the MySQL database reads back identical.
+"""mysql.roundtrip: data written to a MySQL database reads back identical.
 
-It writes only to the product's own table (`exchange_probe`, created when
-missing), removes the row it wrote, and never touches the customer's tables.
-The payload mixes binary bytes with multi-byte UTF-8 text, so that a wrong
-character set or a truncating path shows up as a mismatch, not as a pass.
+Step by step, each bounded in time, so that a failure names its layer: the
+TCP connection (checks.probe), the server's greeting, TLS (verified, when
+the exchange requires it), the login as the master user (from the secret
+RDS manages), a write-read-compare-delete in the product's own table
+(`exchange_probe`, created when missing), and a result of 1 MiB. That last
+one exposes a path MTU black hole: small packets pass, full-size ones
+vanish, so the greeting and the small round trip succeed and the large
+result never arrives. With a soak time the connection then idles that long
+and must still answer, which a middlebox's idle timeout would break.
+
+It writes only its own table and removes the row it wrote, whatever
+happens after the write. The payload mixes binary bytes with multi-byte
+UTF-8 text, so that a wrong character set or a truncating path shows up as
+a mismatch, not as a pass.
+
+A remote database (option 3) is the customer's: the configuration names no
+credentials for it, so through the load balancer the check proves the path
+and the server's greeting, and logs in nowhere.
 """
 
 from __future__ import annotations
@@ -19,9 +33,12 @@ from dataclasses import dataclass, field
 
 import pymysql
 
+from checks import diagnosis as dx
+from checks.net_reach import database_not_running
 from checks.plan import PlannedCheck
-from checks.result import Outcome, failed, passed, skipped
-from checks.target import NoStandIn, Target, Unreachable
+from checks.probe import Blocked, Connected, open_connection
+from checks.result import Outcome, failed, passed
+from checks.target import MissingOutput, Target
 from infra import outputs as keys
 
 log = logging.getLogger("checks")
@@ -29,6 +46,9 @@ log = logging.getLogger("checks")
 PROBE_TABLE = "exchange_probe"
 PAYLOAD_BYTES = 4096
 PROBE_TEXT = "Grüße aus Lübeck — 東京 ✓"
+LARGE_RESULT_BYTES = 1024 * 1024
+# Each step's own bound: a step that stalls longer is dropped on the way.
+STEP_TIMEOUT_S = 3.0
 
 _CREATE_TABLE = f"""
 CREATE TABLE IF NOT EXISTS `{PROBE_TABLE}` (
@@ -43,140 +63,171 @@ CREATE TABLE IF NOT EXISTS `{PROBE_TABLE}` (
 
 
 @dataclass
-class _Endpoint:
-    """Where a probe connects, and as whom (the master user from its secret)."""
+class Database:
+    """What a probe connects to, and as whom (None: no login)."""
 
-    where: str  # what the report names: the cloud's address and the path taken
     host: str
     port: int
-    username: str
-    password: str = field(repr=False)
+    schema: str | None
+    tls: bool
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
 
-def _endpoint(target: Target, planned: PlannedCheck) -> _Endpoint | Outcome:
-    _, database = target.database(planned.exchange)
-    address, port = database[keys.DB_ADDRESS], int(database[keys.DB_PORT])
-    try:
-        host, connect_port, via = target.endpoint(planned.vantage, address, port)
-    except Unreachable as unreachable:
-        return failed(
-            str(unreachable), "run the check from a vantage point that has a path"
+def database_of(target: Target, planned: PlannedCheck) -> Database:
+    databases = target.outputs.get(keys.DATABASES) or {}
+    if planned.exchange in databases:
+        exchange, database = target.database(planned.exchange)
+        username, password = _master_credentials(target, database)
+        return Database(
+            database[keys.DB_ADDRESS],
+            int(database[keys.DB_PORT]),
+            database[keys.DB_SCHEMA],
+            exchange.tls_required,
+            username,
+            password,
         )
-    except NoStandIn as reason:
-        return skipped(f"{address}:{port}: {reason}")
-    username, password = _master_credentials(target, database)
-    return _Endpoint(
-        f"{address}:{port} via {via}", host, connect_port, username, password
-    )
+    gateways = target.outputs.get(keys.REMOTE_DATABASES) or {}
+    if planned.exchange in gateways:
+        gateway = gateways[planned.exchange]
+        return Database(
+            gateway[keys.NLB_DNS_NAME], int(gateway[keys.NLB_PORT]), None, tls=False
+        )
+    raise MissingOutput(f"the stack has no database output for {planned.exchange!r}")
 
 
-def _connect(
+def connect(
     target: Target,
     planned: PlannedCheck,
-    endpoint: _Endpoint,
+    database: Database,
     *,
     tls: bool,
     plaintext: bool = False,
-) -> pymysql.connections.Connection:
-    """Connect as the master user; `tls` verifies the server, `plaintext` forbids TLS.
+) -> tuple[pymysql.connections.Connection, Connected]:
+    """A logged-in session from the check's vantage point; raises Blocked.
 
+    `tls` verifies the server's certificate; `plaintext` forbids TLS.
     Without either, PyMySQL still upgrades to TLS when the server offers it,
     without verifying the certificate.
     """
-    _, database = target.database(planned.exchange)
-    timeout = max(1, int(planned.timeout_s / 3))
+    try:
+        connected = open_connection(
+            target,
+            planned.vantage,
+            database.host,
+            database.port,
+            timeout_s=STEP_TIMEOUT_S,
+        )
+    except Blocked as blocked:
+        if blocked.outcome.diagnosis is dx.REFUSED:
+            stopped = database_not_running(target, planned)
+            if stopped is not None:
+                raise Blocked(stopped) from None
+        raise
+    session = pymysql.connect(
+        host=database.host,
+        port=database.port,
+        user=database.username or "",
+        password=database.password or "",
+        database=database.schema,
+        read_timeout=STEP_TIMEOUT_S,
+        write_timeout=STEP_TIMEOUT_S,
+        ssl=_tls_context(target, planned.vantage) if tls else None,
+        ssl_disabled=plaintext,
+        charset="utf8mb4",
+        autocommit=False,
+        defer_connect=True,
+    )
     log.debug(
-        "%s: connecting to %s as %s (tls=%s, plaintext=%s, timeout %d s)",
+        "%s: session on %s as %s (tls=%s, plaintext=%s)",
         planned.id,
-        endpoint.where,
-        endpoint.username,
+        connected.where,
+        database.username,
         tls,
         plaintext,
-        timeout,
     )
-    ssl_context = _tls_context(target, planned.vantage) if tls else None
-    # Only the socket is opened at the vantage point; it keeps that namespace,
-    # while the API calls of the check stay on this machine's network.
-    with target.at_vantage(planned.vantage):
-        return pymysql.connect(
-            host=endpoint.host,
-            port=endpoint.port,
-            user=endpoint.username,
-            password=endpoint.password,
-            database=database[keys.DB_SCHEMA],
-            connect_timeout=timeout,
-            read_timeout=timeout,
-            write_timeout=timeout,
-            ssl=ssl_context,
-            ssl_disabled=plaintext,
-            charset="utf8mb4",
-            autocommit=False,
-        )
+    try:
+        session.connect(connected.sock)
+    except pymysql.MySQLError as error:
+        connected.sock.close()
+        raise Blocked(
+            session_failure(error, connected.where, greeted=_greeting(session))
+        ) from None
+    return session, connected
 
 
 def mysql_round_trip(target: Target, planned: PlannedCheck) -> Outcome:
-    exchange, _ = target.database(planned.exchange)
-    endpoint = _endpoint(target, planned)
-    if isinstance(endpoint, Outcome):
-        return endpoint
-    started = time.perf_counter()
+    database = database_of(target, planned)
+    if database.username is None:
+        return _greeting_only(target, planned, database)
     try:
-        connection = _connect(target, planned, endpoint, tls=exchange.tls_required)
+        session, connected = connect(target, planned, database, tls=database.tls)
+    except Blocked as blocked:
+        return blocked.outcome
+    try:
+        return _round_trips(session, connected, planned.param("soak_s", 0.0))
     except pymysql.err.OperationalError as error:
-        return _connect_failure(error, endpoint.where)
-    connect_ms = (time.perf_counter() - started) * 1000
-    try:
-        return _write_read_remove(connection, endpoint.where, connect_ms)
+        return session_failure(error, connected.where, greeted=True, logged_in=True)
     finally:
-        connection.close()
+        session.close()
 
 
-def mysql_plaintext_refused(target: Target, planned: PlannedCheck) -> Outcome:
-    """With `tls: required`, a connection without TLS must be turned away."""
-    endpoint = _endpoint(target, planned)
-    if isinstance(endpoint, Outcome):
-        return endpoint
-    try:
-        connection = _connect(target, planned, endpoint, tls=False, plaintext=True)
-    except pymysql.err.OperationalError as error:
-        code = error.args[0] if error.args else None
-        # MySQL says why (3159, "insecure transport"); MariaDB answers a plain
-        # "access denied" (1045). Either is a refusal only if the same
-        # credentials are accepted with TLS.
-        if code not in (1045, 3159):
-            return _connect_failure(error, endpoint.where)
+def _round_trips(
+    session: pymysql.connections.Connection, connected: Connected, soak_s: float
+) -> Outcome:
+    where = connected.where
+    version = session.get_server_info()
+    started = time.perf_counter()
+    written = _write_read_remove(session, where)
+    if isinstance(written, Outcome):
+        return written
+    round_trip_ms = (time.perf_counter() - started) * 1000
+    large = _large_result(session, where)
+    if isinstance(large, Outcome):
+        return large
+    with session.cursor() as cursor:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        tls_row = cursor.fetchone()
+    tls_version = tls_row[1] if tls_row and tls_row[1] else "no TLS"
+    soaked = ""
+    if soak_s > 0:
+        time.sleep(soak_s)
         try:
-            _connect(target, planned, endpoint, tls=True).close()
-        except pymysql.err.OperationalError as with_tls:
-            return _connect_failure(with_tls, endpoint.where)
-        return passed(
-            f"{endpoint.where}: refused without TLS (MySQL error {code}), "
-            "accepted with TLS and the same credentials"
-        )
-    connection.close()
-    return failed(
-        f"{endpoint.where}: the server accepted a connection without TLS",
-        "set require_secure_transport=1 in the instance's parameter group "
-        "(RDS-SSL, MY-08); the exchange says tls: required",
+            with session.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+        except pymysql.err.OperationalError as error:
+            return failed(
+                f"{where}: the session answered, then after {soak_s:g} s idle it did "
+                f"not ({_message(error)})",
+                "",
+                dx.IDLE_TIMEOUT,
+            )
+        soaked = f"; answered again after {soak_s:g} s idle"
+    return passed(
+        f"{where}: {version}, {tls_version}; {PAYLOAD_BYTES} bytes + UTF-8 text "
+        f"written, read back identical (sha256 {written[:12]}…) and removed in "
+        f"{round_trip_ms:.1f} ms; {LARGE_RESULT_BYTES // 1024} KiB result in "
+        f"{large:.0f} ms; connect {connected.connect_ms:.1f} ms{soaked}"
     )
 
 
 def _write_read_remove(
-    connection: pymysql.connections.Connection, where: str, connect_ms: float
-) -> Outcome:
+    session: pymysql.connections.Connection, where: str
+) -> str | Outcome:
+    """The digest of what was written and read back identical, or the failure."""
     token = secrets.token_hex(16)
     payload = secrets.token_bytes(PAYLOAD_BYTES)
     digest = hashlib.sha256(payload + PROBE_TEXT.encode()).hexdigest()
-    with connection.cursor() as cursor:
+    with session.cursor() as cursor:
         cursor.execute(_CREATE_TABLE)
-        started = time.perf_counter()
         try:
             cursor.execute(
                 f"INSERT INTO `{PROBE_TABLE}` (token, payload, note) "
                 "VALUES (%s, %s, %s)",
                 (token, payload, PROBE_TEXT),
             )
-            connection.commit()
+            session.commit()
             cursor.execute(
                 f"SELECT payload, note FROM `{PROBE_TABLE}` WHERE token = %s", (token,)
             )
@@ -184,16 +235,13 @@ def _write_read_remove(
         finally:
             # Remove what this probe wrote, whatever happened after the write.
             cursor.execute(f"DELETE FROM `{PROBE_TABLE}` WHERE token = %s", (token,))
-            connection.commit()
-        round_trip_ms = (time.perf_counter() - started) * 1000
-        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
-        tls_row = cursor.fetchone()
-    tls_version = tls_row[1] if tls_row and tls_row[1] else "no TLS"
+            session.commit()
     if len(rows) != 1:
         return failed(
             f"{where}: wrote 1 row with token {token[:8]}…, read back {len(rows)}",
             "the database lost or duplicated the write; look for replication or a "
             "proxy between client and server",
+            dx.DATA_MISMATCH,
         )
     read_payload, read_note = rows[0]
     read_digest = hashlib.sha256(bytes(read_payload) + read_note.encode()).hexdigest()
@@ -202,12 +250,184 @@ def _write_read_remove(
             f"{where}: read back differs "
             f"(sha256 {read_digest[:12]}… != {digest[:12]}…)",
             "check the character set (utf8mb4) and max_allowed_packet on both ends",
+            dx.DATA_MISMATCH,
+        )
+    return digest
+
+
+def _large_result(
+    session: pymysql.connections.Connection, where: str
+) -> float | Outcome:
+    """Milliseconds a 1 MiB result took to arrive, or the failure."""
+    chunk = secrets.token_hex(32)
+    repeats = LARGE_RESULT_BYTES // len(chunk)
+    expected = hashlib.sha256((chunk * repeats).encode()).hexdigest()
+    started = time.perf_counter()
+    try:
+        with session.cursor() as cursor:
+            cursor.execute("SELECT REPEAT(%s, %s)", (chunk, repeats))
+            (value,) = cursor.fetchone()
+    except pymysql.err.OperationalError as error:
+        return failed(
+            f"{where}: the small round trip passed, a {LARGE_RESULT_BYTES // 1024} KiB "
+            f"result did not arrive within {STEP_TIMEOUT_S:g} s ({_message(error)})",
+            "",
+            dx.MTU_BLACK_HOLE,
+        )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if isinstance(value, bytes):
+        value = value.decode()
+    if hashlib.sha256(value.encode()).hexdigest() != expected:
+        return failed(
+            f"{where}: the {LARGE_RESULT_BYTES // 1024} KiB result arrived altered "
+            f"({len(value)} characters)",
+            "",
+            dx.DATA_MISMATCH,
+        )
+    return elapsed_ms
+
+
+def _greeting_only(
+    target: Target, planned: PlannedCheck, database: Database
+) -> Outcome:
+    try:
+        connected = open_connection(
+            target,
+            planned.vantage,
+            database.host,
+            database.port,
+            timeout_s=STEP_TIMEOUT_S,
+        )
+    except Blocked as blocked:
+        return blocked.outcome
+    with connected.sock:
+        greeting = _read_greeting(connected.sock)
+    if isinstance(greeting, Outcome):
+        return failed(
+            f"{connected.where}: connected, but {greeting.evidence}",
+            greeting.hint,
+            greeting.diagnosis or dx.NO_ANSWER,
         )
     return passed(
-        f"{where}: {PAYLOAD_BYTES} bytes + UTF-8 text written, read back identical "
-        f"(sha256 {digest[:12]}…) and removed; round trip {round_trip_ms:.1f} ms, "
-        f"connect {connect_ms:.1f} ms, {tls_version}"
+        f"{connected.where}: the server greets as MySQL {greeting} "
+        f"(connect {connected.connect_ms:.1f} ms); no login: the configuration names "
+        "no credentials for the customer's database"
     )
+
+
+def _read_greeting(sock: socket.socket) -> str | Outcome:
+    """The server version from a MySQL handshake packet (protocol 10)."""
+    sock.settimeout(STEP_TIMEOUT_S)
+    data = b""
+    try:
+        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:3], "little"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > 65536:
+                break
+    except TimeoutError:
+        return failed(
+            f"no greeting within {STEP_TIMEOUT_S:g} s",
+            "the load balancer accepts, but its target does not answer: a tunnel, "
+            "the customer's firewall or the database itself",
+            dx.NO_ANSWER,
+        )
+    except OSError as error:
+        return failed(
+            f"the connection broke before the greeting ({error.strerror or error})",
+            "the load balancer found no healthy target: see target-health",
+            dx.TARGET_UNHEALTHY,
+        )
+    if len(data) >= 7 and data[4] == 0xFF:
+        # An error packet instead of the greeting: the server refuses the
+        # client's address (1130) or has too many connections (1040).
+        code = int.from_bytes(data[5:7], "little")
+        message = data[7:].decode("utf-8", errors="replace").lstrip("#").strip()
+        return failed(
+            f"the server answers with MySQL error {code} ({message[:120]})",
+            "the database must admit the network the load balancer connects from "
+            "(the VPC's, as client IP preservation is off)"
+            if code == 1130
+            else "",
+            dx.AUTH_REJECTED if code == 1130 else dx.DATABASE_ERROR,
+        )
+    if len(data) < 6 or data[4] != 10:
+        return failed(
+            f"{len(data)} bytes that are no MySQL greeting",
+            "another service listens on this port",
+            dx.NO_ANSWER,
+        )
+    return data[5:].split(b"\0", 1)[0].decode("latin1")
+
+
+def session_failure(
+    error: pymysql.MySQLError,
+    where: str,
+    *,
+    greeted: bool,
+    logged_in: bool = False,
+) -> Outcome:
+    """The verdict on a MySQL session that failed after the TCP connection."""
+    code = error.args[0] if error.args else None
+    message = _message(error)
+    log.debug("session on %s failed: %s", where, message)
+    original = getattr(error, "original_exception", None)
+    if code == 1045:
+        return failed(
+            f"{where}: access denied for the master user",
+            "the password in the RDS-managed secret does not match the server's; "
+            "rotate the secret or reset the master password",
+            dx.AUTH_REJECTED,
+        )
+    if "insecure transport" in message.lower() or code == 3159:
+        return failed(
+            f"{where}: the server requires TLS and the client did not use it",
+            "connect with TLS (the exchange says tls: required)",
+            dx.TLS_FAILED,
+        )
+    if isinstance(original, ssl.SSLCertVerificationError):
+        return failed(
+            f"{where}: the server's certificate is not trusted "
+            f"({original.verify_message})",
+            "the client must trust the server's CA (the RDS CA bundle on AWS)",
+            dx.TLS_FAILED,
+        )
+    timed_out = isinstance(original, TimeoutError) or "timed out" in message.lower()
+    if timed_out and greeted and not logged_in:
+        # The greeting is small; the server's certificate flight and the login
+        # answers fill full-size packets. Those alone lost: a black hole.
+        return failed(
+            f"{where}: the server's greeting arrived, then the TLS handshake and "
+            f"login stalled for {STEP_TIMEOUT_S:g} s",
+            "",
+            dx.MTU_BLACK_HOLE,
+        )
+    if timed_out or code == 2013:
+        return failed(
+            f"{where}: the server accepted the connection but did not answer "
+            f"within {STEP_TIMEOUT_S:g} s",
+            "",
+            dx.NO_ANSWER,
+        )
+    if isinstance(original, ssl.SSLError) or "ssl" in message.lower():
+        return failed(
+            f"{where}: TLS handshake failed ({message})",
+            "the client must trust the server's CA (the RDS CA bundle on AWS)",
+            dx.TLS_FAILED,
+        )
+    return failed(
+        f"{where}: {message}", "see the server's error log", dx.DATABASE_ERROR
+    )
+
+
+def _greeting(session: pymysql.connections.Connection) -> bool:
+    return getattr(session, "server_version", None) is not None
+
+
+def _message(error: pymysql.MySQLError) -> str:
+    return str(error.args[1]) if len(error.args) > 1 else str(error)
 
 
 def _master_credentials(target: Target, database: dict) -> tuple[str, str]:
@@ -223,44 +443,3 @@ def _tls_context(target: Target, vantage: str) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=target.ca_bundle(vantage))
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
-
-
-def _connect_failure(error: pymysql.err.OperationalError, where: str) -> Outcome:
-    code = error.args[0] if error.args else None
-    message = str(error.args[1]) if len(error.args) > 1 else str(error)
-    log.debug("connect to %s failed: %s", where, message)
-    if code == 1045:
-        return failed(
-            f"{where}: access denied for the master user",
-            "the password in the RDS-managed secret does not match the server's; "
-            "rotate the secret or reset the master password",
-        )
-    if code == 2013:
-        return failed(
-            f"{where}: the server accepted the connection but did not answer",
-            "the database is hung or overloaded, or a middlebox holds the "
-            "connection: look at the server before the network",
-        )
-    if "insecure transport" in message.lower():
-        return failed(
-            f"{where}: the server requires TLS and the client did not use it",
-            "connect with TLS (the exchange says tls: required)",
-        )
-    if isinstance(error.__cause__, ssl.SSLError) or "ssl" in message.lower():
-        return failed(
-            f"{where}: TLS handshake failed ({message})",
-            "the client must trust the server's CA (the RDS CA bundle on AWS)",
-        )
-    if "timed out" in message.lower() or isinstance(error.__cause__, socket.timeout):
-        return failed(
-            f"{where}: connect timed out",
-            "packets are dropped on the way: a security group or firewall that does "
-            "not admit the client, or a tunnel that is down",
-        )
-    if "refused" in message.lower():
-        return failed(
-            f"{where}: connection refused",
-            "the host answers but nothing listens on the port: is the database "
-            "running, and on this port?",
-        )
-    return failed(f"{where}: {message}", "see the server's error log")

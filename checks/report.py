@@ -1,4 +1,4 @@
-"""The terminal report: one line per check, a hint under each failure."""
+"""The terminal report: a table of the checks, the evidence and hint of each."""
 
 from __future__ import annotations
 
@@ -17,21 +17,32 @@ _LABELS = {
 
 
 def print_results(results: list[CheckResult], out: TextIO) -> None:
-    width = max((len(r.id) for r in results), default=0)
+    """One row per check (status, id, where it ran from, time), then its evidence.
+
+    A warning, failure or error adds its diagnosis code, layer and hint.
+    """
+    id_width = max((len(r.id) for r in results), default=0)
+    vantage_width = max((len(r.vantage) for r in results), default=0)
+    indent = " " * 7
     for result in results:
         out.write(
-            f"{_LABELS[result.status]:<5}  {result.id:<{width}}  {result.title}\n"
-            f"{'':<5}  {'':<{width}}  {result.evidence} "
-            f"[{result.vantage}, {result.duration_s * 1000:.0f} ms]\n"
+            f"{_LABELS[result.status]:<5}  {result.id:<{id_width}}  "
+            f"{result.vantage:<{vantage_width}}  {result.duration_s * 1000:>6.0f} ms  "
+            f"{result.title}\n"
         )
-        if result.hint and result.status is not Status.PASS:
-            out.write(f"{'':<5}  {'':<{width}}  hint: {result.hint}\n")
+        out.write(f"{indent}{result.evidence}\n")
+        if result.status is not Status.PASS and result.hint:
+            code = f"[{result.code}, {result.layer}] " if result.code else ""
+            out.write(f"{indent}{code}hint: {result.hint}\n")
     counts = Counter(r.status for r in results)
     summary = ", ".join(f"{counts[s]} {s.value}" for s in Status if counts[s])
     out.write(f"{len(results)} checks: {summary}\n")
 
 
 def exit_code(results: list[CheckResult], *, allow_warnings: bool = False) -> int:
-    """0 when every check passed (warnings too, if allowed), else 1."""
+    """0 when every check passed (warnings too, if allowed), else 1.
+
+    A skipped check proved nothing, so it does not pass.
+    """
     allowed = {Status.PASS, Status.WARN} if allow_warnings else {Status.PASS}
     return 0 if all(r.status in allowed for r in results) else 1

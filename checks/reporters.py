@@ -81,7 +81,11 @@ def _check_entry(result: CheckResult) -> dict[str, Any]:
     return {
         "id": result.id,
         "title": result.title,
+        "kind": result.kind,
+        "exchange": result.exchange,
         "status": result.status.value,
+        "code": result.code,
+        "layer": result.layer,
         "vantage": result.vantage,
         "duration_ms": _milliseconds(result.duration_s),
         "evidence": result.evidence,
@@ -155,6 +159,9 @@ def _testcase(result: CheckResult) -> TestCase:
     verdicts = {Status.FAIL: Failure, Status.ERROR: Error, Status.SKIP: Skipped}
     if result.status in verdicts:
         verdict = verdicts[result.status](evidence)
+        if result.code and result.status is not Status.SKIP:
+            # The diagnosis code is the failure's type, as JUnit tools show it.
+            verdict.type = result.code
         if hint:
             verdict.text = hint
         case.result = verdict
@@ -164,7 +171,10 @@ def _testcase(result: CheckResult) -> TestCase:
         # build and a skip as not run, so a warning passes and says so here.
         notes.append("warning: passed with a warning (JUnit has no warning status)")
     notes.append(f"title: {_xml_text(result.title)}")
+    notes.append(f"kind: {result.kind}")
     notes.append(f"vantage: {_xml_text(result.vantage)}")
+    if result.code:
+        notes.append(f"diagnosis: {result.code} ({result.layer})")
     notes.append(f"evidence: {evidence}")
     if hint:
         notes.append(f"hint: {hint}")

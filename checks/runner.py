@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 import pymysql
 from botocore.exceptions import BotoCoreError, ClientError
 
-from checks.plan import PlannedCheck
+from checks import diagnosis as dx
+from checks.plan import CLOUD_API, PlannedCheck
 from checks.registry import CHECKS_BY_KIND
-from checks.result import CheckResult, Outcome, Status
+from checks.result import CheckResult, Outcome, errored, failed, skipped
 from checks.target import MissingOutput, Target
 
 log = logging.getLogger("checks")
@@ -39,6 +40,7 @@ def run_checks(
     planned: list[PlannedCheck],
     *,
     on_result: Callable[[CheckResult], None] | None = None,
+    on_start: Callable[[PlannedCheck], None] | None = None,
 ) -> list[CheckResult]:
     """Results in plan order; `on_result` hears of each as it is collected."""
     runs = []
@@ -50,6 +52,8 @@ def run_checks(
         runs.append(run)
     started = time.monotonic()
     for run in runs:
+        if on_start is not None:
+            on_start(run.check)
         run.thread.start()
     results = []
     for run in runs:
@@ -57,21 +61,24 @@ def run_checks(
         outcome = run.outcome
         duration = run.duration_s
         if outcome is None:
-            outcome = Outcome(
-                Status.ERROR,
-                f"no verdict within {run.check.timeout_s:.0f} s",
-                "the endpoint or the cloud API does not answer; run again with -v",
+            outcome = errored(
+                f"no verdict within {run.check.timeout_s:g} s", "", dx.CHECK_TIMEOUT
             )
             duration = time.monotonic() - started
+        diagnosis = outcome.diagnosis
         results.append(
             CheckResult(
                 id=run.check.id,
                 title=run.check.title,
+                kind=run.check.kind,
+                exchange=run.check.exchange,
                 vantage=run.check.vantage,
                 status=outcome.status,
                 evidence=outcome.evidence,
                 hint=outcome.hint,
                 duration_s=duration,
+                code=diagnosis.code if diagnosis else None,
+                layer=diagnosis.layer.value if diagnosis else None,
             )
         )
         log.info("%s: %s in %.3f s", run.check.id, outcome.status.value, duration)
@@ -88,32 +95,30 @@ def _execute(target: Target, run: _Run) -> None:
 
 
 def _outcome(target: Target, check: PlannedCheck) -> Outcome:
+    if check.vantage != CLOUD_API:
+        unavailable = target.unavailable(check.vantage)
+        if unavailable is not None:
+            return skipped(unavailable)
     function = CHECKS_BY_KIND[check.kind]
     try:
         return function(target, check)
     except MissingOutput as missing:
-        return Outcome(
-            Status.ERROR, str(missing), "provision the stack (exchange up) first"
+        return errored(
+            str(missing), "provision the stack (exchange up) first", dx.NOT_PROVISIONED
         )
     except (ClientError, BotoCoreError) as error:
-        return Outcome(
-            Status.ERROR,
-            f"the cloud API refused: {error}",
-            "check the credentials and region, or that the simulator is running",
-        )
+        return errored(f"the cloud API refused: {error}", "", dx.API_ERROR)
     except pymysql.MySQLError as error:
-        return Outcome(
-            Status.FAIL,
-            f"the database answered with an error: {error}",
-            "the master user may lack privileges, or the server is misconfigured",
+        return failed(
+            f"the database answered with an error: {error}", "", dx.DATABASE_ERROR
         )
     except NotImplementedError as gap:
-        return Outcome(Status.SKIP, str(gap))
+        return skipped(str(gap))
     except Exception as error:
         # A check must never take the whole report down with it.
         log.debug("check %s raised", check.id, exc_info=True)
-        return Outcome(
-            Status.ERROR,
+        return errored(
             f"the check itself failed: {type(error).__name__}: {error}",
             "this is a bug in the check; run with -vv for the traceback",
+            dx.CHECK_ERROR,
         )

@@ -35,6 +35,10 @@ class Unreachable(Exception):
     """An endpoint cannot be reached from a vantage point; the message says why."""
 
 
+class NameNotResolved(Unreachable):
+    """The endpoint's name does not resolve at the vantage point."""
+
+
 class MissingOutput(Exception):
     """The stack has no output the check needs (not provisioned, or older)."""
 
@@ -52,6 +56,9 @@ class Target:
     session: boto3.session.Session
     # CA bundle for TLS probes from `here` (on AWS: the RDS CA bundle).
     here_ca_bundle: str | None = None
+    # On a real network: the vantage point this machine stands for
+    # (`--from onprem` on a customer's client host), whose probes start here.
+    here_as: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,10 +75,40 @@ class Target:
 
     @classmethod
     def real(
-        cls, config: ExchangeConfig, outputs: dict[str, Any], ca_bundle: str | None
+        cls,
+        config: ExchangeConfig,
+        outputs: dict[str, Any],
+        ca_bundle: str | None,
+        *,
+        here_as: str | None = None,
     ) -> Target:
         session = boto3.session.Session(region_name=config.region)
-        return cls(config, outputs, {}, None, session, here_ca_bundle=ca_bundle)
+        return cls(
+            config,
+            outputs,
+            {},
+            None,
+            session,
+            here_ca_bundle=ca_bundle,
+            here_as=here_as,
+        )
+
+    def probes_from_here(self, vantage: str) -> bool:
+        return vantage == HERE or (self.here_as is not None and vantage == self.here_as)
+
+    def unavailable(self, vantage: str) -> str | None:
+        """Why probes from `vantage` cannot start here, or None when they can."""
+        if self.probes_from_here(vantage) or vantage in self.vantage_points:
+            return None
+        if self.aws_endpoint_url is None:
+            return (
+                f"runs from the {vantage} vantage point: run `exchange check "
+                f"--from {vantage}` on such a host"
+            )
+        return (
+            f"this simulator has no {vantage} vantage point (the loopback data plane "
+            "has only onprem; run as root for the namespaces)"
+        )
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -103,11 +140,13 @@ class Target:
         may connect only where the simulator mapped the endpoint: it must
         never fall back to the cloud's address, which is no host of ours.
         """
-        if vantage == HERE:
+        if self.probes_from_here(vantage):
             return host, port, "direct"
         point = self.vantage_points.get(vantage)
         if point is None:
             raise Unreachable(f"the environment has no vantage point {vantage!r}")
+        if f"{host}:{port}" in point.missing:
+            raise NoStandIn(point.missing[f"{host}:{port}"])
         if point.netns is not None:
             # A simulated host: names resolve as its resolver answers; the
             # runner has put the probe's thread into its namespace.
@@ -115,13 +154,11 @@ class Target:
             try:
                 ipaddress.ip_address(address)
             except ValueError:
-                raise Unreachable(
+                raise NameNotResolved(
                     f"{point.description} cannot resolve {host}"
                 ) from None
             return address, port, point.description
         mapped = point.connect_to.get(f"{host}:{port}")
-        if f"{host}:{port}" in point.missing:
-            raise NoStandIn(point.missing[f"{host}:{port}"])
         if mapped is None:
             raise Unreachable(
                 f"{point.description} has no route to {host}:{port} "
@@ -138,7 +175,25 @@ class Target:
         return entered(point.netns)
 
     def ca_bundle(self, vantage: str) -> str | None:
-        if vantage == HERE:
+        if self.probes_from_here(vantage):
             return self.here_ca_bundle
         point = self.vantage_points.get(vantage)
         return point.ca_bundle if point else None
+
+    def file_storage_endpoint(self, vantage: str) -> tuple[str, str, int] | None:
+        """Where `vantage` sends a ticket (presigned URL): scheme, host, port.
+
+        None means the ticket's own address: on AWS, and from this machine.
+        In the simulator the ticket names moto's loopback endpoint, which a
+        vantage point does not reach; it reaches the file storage as S3's
+        regional name: over HTTPS from a namespace, whose `hosts` map it to
+        the relay's public address, in plain HTTP from a loopback stand-in,
+        whose `connect_to` maps it to moto's port.
+        """
+        if self.aws_endpoint_url is None or self.probes_from_here(vantage):
+            return None
+        host = f"s3.{self.config.region}.amazonaws.com"
+        point = self.vantage_points.get(vantage)
+        if point is not None and point.netns is not None:
+            return "https", host, 443
+        return "http", host, 80

@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -40,7 +41,7 @@ _QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "werkzeug", "moto", "pymysql
 log = logging.getLogger("exchange")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DEMO_CONFIG = EXAMPLES / "app-database.yaml"
+DEMO_CONFIG = EXAMPLES / "multi-option.yaml"
 
 
 class UsageError(Exception):
@@ -324,8 +325,9 @@ def _check(
     ca_bundle: str | None = None,
     report_format: str = "text",
     junit: str | None = None,
+    soak_s: float = 0.0,
 ) -> int:
-    from checks.plan import plan_checks
+    from checks.plan import CLOUD_API, from_vantage, plan_checks
     from checks.report import exit_code, print_results
     from checks.reporters import Progress, UnwritableFile, render_json, write_junit
     from checks.runner import run_checks
@@ -341,15 +343,24 @@ def _check(
         out.write("nothing checked: fix the errors above first\n")
         return FAILED
     config = validation.config
+    notes = sys.stderr if report_format == "json" else out
+    planned = plan_checks(config, soak_s=soak_s)
     if stack_outputs:
-        if vantage not in ("auto", HERE):
-            raise UsageError(
-                f"--from {vantage} names a simulator vantage point; a real stack is "
-                "probed from this machine (--from here), so run the check on a host "
-                "that has the path, such as a client in the on-premises network"
+        # A real network: the probes start on this machine, which stands for
+        # the vantage point --from names; without one, only the cloud's API
+        # is checked and the live checks say where to run them.
+        role = None if vantage in ("auto", HERE) else vantage
+        target = Target.real(
+            config, _read_outputs(stack_outputs), ca_bundle, here_as=role
+        )
+        if role is not None:
+            planned = from_vantage(planned, role)
+        else:
+            notes.write(
+                "note: live checks run from the host whose role --from names "
+                "(onprem, platform, outsider, onprem-other); this run reads the "
+                "cloud's API only\n"
             )
-        target = Target.real(config, _read_outputs(stack_outputs), ca_bundle)
-        vantage = HERE
     else:
         environment_file = simulator_home() / "environment.json"
         if not environment_file.exists():
@@ -381,19 +392,24 @@ def _check(
                 "probe from one of its vantage points: "
                 + ", ".join(sorted(stack.vantage_points))
             )
-        vantage = "onprem" if vantage == "auto" else vantage
-        if vantage not in stack.vantage_points:
-            raise UsageError(
-                f"the simulator has no vantage point {vantage!r} for this stack; "
-                "it has: " + ", ".join(sorted(stack.vantage_points))
-            )
-        notes = sys.stderr if report_format == "json" else out
+        if vantage != "auto":
+            if vantage not in stack.vantage_points:
+                raise UsageError(
+                    f"the simulator has no vantage point {vantage!r} for this stack; "
+                    "it has: " + ", ".join(sorted(stack.vantage_points))
+                )
+            planned = from_vantage(planned, vantage)
         for limitation in environment.limitations:
             notes.write(f"note: {limitation}\n")
         target = Target.simulated(
             config, stack.outputs, stack.vantage_points, environment.aws_endpoint_url
         )
-    planned = plan_checks(config, live_from=vantage)
+        if report_format != "json":
+            points = sorted({c.vantage for c in planned} - {CLOUD_API})
+            for name in points:
+                point = stack.vantage_points.get(name)
+                if point is not None:
+                    out.write(f"{name}: {point.description}\n")
     started_at, started = datetime.now(UTC), time.perf_counter()
     if report_format == "json":
         results = run_checks(target, planned)
@@ -409,8 +425,14 @@ def _check(
     else:
         # The progress goes to stderr: stdout keeps only the report.
         with Progress(sys.stderr, total=len(planned)) as progress:
-            results = run_checks(target, planned, on_result=progress.finished)
+            results = run_checks(
+                target,
+                planned,
+                on_start=progress.started,
+                on_result=progress.finished,
+            )
         print_results(results, out)
+        out.write(f"finished in {time.perf_counter() - started:.1f} s\n")
     if junit:
         try:
             write_junit(results, junit, customer=config.customer.slug)
@@ -443,6 +465,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         ca_bundle=args.ca_bundle,
         report_format=args.format,
         junit=args.junit,
+        soak_s=args.soak,
     )
 
 
@@ -519,21 +542,38 @@ def _sim_action(cloud: Any, action: str) -> int:
 
 
 def _demo_keys(out: TextIO) -> None:
-    """Give the demo's tunnels pre-shared keys when the environment has none."""
+    """Give the demo's secrets values when the environment has none.
+
+    The tunnels get valid pre-shared keys; the web services' credentials
+    random tokens, which the simulated services accept alike.
+    """
     from exchange.config.loader import load_document
     from exchange.config.model import generate_pre_shared_key
 
     document = load_document(DEMO_CONFIG)
-    for tunnel in document.data["vpn"]["tunnels"]:
-        reference = tunnel["preSharedKey"]
-        if isinstance(reference, dict) and reference.get("env") not in (
-            None,
-            *os.environ,
-        ):
-            os.environ[reference["env"]] = generate_pre_shared_key()
-            out.write(
-                f"demo: {reference['env']} was not set; generated a key for this run\n"
-            )
+    tunnel_refs = {
+        id(tunnel["preSharedKey"]) for tunnel in document.data["vpn"]["tunnels"]
+    }
+    for reference in _env_references(document.data):
+        name = reference["env"]
+        if name in os.environ:
+            continue
+        if id(reference) in tunnel_refs:
+            os.environ[name] = generate_pre_shared_key()
+        else:
+            os.environ[name] = secrets.token_urlsafe(24)
+        out.write(f"demo: {name} was not set; generated a value for this run\n")
+
+
+def _env_references(node: Any) -> list[dict[str, Any]]:
+    """Every `{ env: NAME }` secret reference in a loaded document."""
+    if isinstance(node, dict):
+        if isinstance(node.get("env"), str) and len(node) == 1:
+            return [node]
+        return [r for value in node.values() for r in _env_references(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _env_references(value)]
+    return []
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -555,7 +595,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         code = _provision(file, out, validation, notes=False)
         if code != OK:
             return code
-        out.write(f"\n== 3/3 check {file} from the customer's side\n")
+        out.write(f"\n== 3/3 check every exchange of {file} from its vantage points\n")
         code = _check(
             file, out, vantage="auto", stack_outputs=None, allow_warnings=False
         )
@@ -587,6 +627,18 @@ def _add_common_options(parser: argparse.ArgumentParser, default: Any) -> None:
         default=False if default == 0 else argparse.SUPPRESS,
         help="show the traceback of an internal error",
     )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds"
+        ) from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("give between 0 and 3600 seconds")
+    return value
 
 
 def _version() -> str:
@@ -694,9 +746,19 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--from",
         dest="vantage",
-        choices=["auto", "onprem", "here"],
+        choices=["auto", "onprem", "onprem-other", "platform", "outsider", "here"],
         default="auto",
-        help="where live probes start (default: onprem in the simulator, here on AWS)",
+        help="run only the checks of this vantage point (and the cloud API's); in "
+        "the simulator each runs in its namespace, on a real network from this "
+        "machine (default: every vantage point in the simulator; the cloud API "
+        "only with --stack-outputs)",
+    )
+    check.add_argument(
+        "--soak",
+        metavar="SECONDS",
+        type=_seconds,
+        default=0.0,
+        help="database round trips also query again after this long idle",
     )
     check.add_argument(
         "--stack-outputs",

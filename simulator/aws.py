@@ -19,6 +19,10 @@ responses to answer the way AWS does:
 - Load balancer IP targets keep their availability zone, and their health is
   `unavailable` until the data plane reports a probe (`set_target_health`).
 - RDS-managed master secrets hold a random password for the real user.
+- A policy statement whose conditions do not hold does not apply (moto
+  denies), and requests count as made over TLS (the relay ends it), so
+  that a bucket's TLS-only Deny leaves tickets working; a bucket refuses
+  a request without signature unless its ACL makes it public.
 
 The patches are installed once per process by `complete_moto()`, before the
 first request, and work the same in-process (`mock_aws`, in tests) and in the
@@ -50,7 +54,10 @@ from moto.ec2.responses.vpn_connections import VPNConnections
 from moto.ec2.utils import generate_dns_from_ip
 from moto.elbv2.exceptions import ValidationError
 from moto.elbv2.models import FakeHealthStatus, FakeTargetGroup
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.rds.models import MasterUserSecret
+from moto.s3.exceptions import S3ClientError
+from moto.s3.responses import S3Response
 
 from exchange.config.model import generate_pre_shared_key
 
@@ -617,6 +624,84 @@ def _managed_master_secret(self: MasterUserSecret) -> str:
     return json.dumps({"username": username, "password": password})
 
 
+_statement_permits = IAMPolicyStatement.is_action_permitted
+
+
+def _permits_unless_conditions_fail(
+    self: IAMPolicyStatement,
+    action: str,
+    resource: str = "*",
+    principal: str | None = None,
+    incoming_condition_values: dict[str, str] | None = None,
+) -> PermissionResult:
+    """A statement whose conditions do not hold does not apply, as on AWS.
+
+    moto denies instead. It also knows nothing of `aws:SecureTransport`:
+    the simulator's hosts reach S3 only over TLS, through the relay that
+    ends it in front of moto (simulator/relay.py), so every request counts
+    as secure here, and a bucket's TLS-only Deny leaves tickets working.
+    """
+    values = {"aws:SecureTransport": "true", **(incoming_condition_values or {})}
+    if not _conditions_hold(self, values):
+        return PermissionResult.NEUTRAL
+    return _statement_permits(self, action, resource, principal, values)
+
+
+def _conditions_hold(statement: IAMPolicyStatement, values: dict[str, str]) -> bool:
+    """Whether every condition of the statement holds for the request's values.
+
+    moto evaluates StringEquals and takes any other operator as holding;
+    `Bool` is evaluated here (a key the request lacks does not hold).
+    """
+    for operator, expected in (statement._statement.get("Condition") or {}).items():
+        if operator == "Bool":
+            for key, wanted in expected.items():
+                wanted = wanted if isinstance(wanted, list) else [wanted]
+                if str(values.get(key, "")).lower() not in {
+                    str(w).lower() for w in wanted
+                }:
+                    return False
+        elif not IAMPolicyStatement(
+            {"Condition": {operator: expected}}
+        )._check_conditions(values):
+            return False
+    return True
+
+
+_bucket_response = S3Response._bucket_response
+_ACCESS_DENIED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    "<Message>Access Denied</Message></Error>"
+)
+
+
+def _bucket_response_signed_only(self: S3Response, request: Any, full_url: str) -> Any:
+    """A bucket answers a request without signature only if it is public.
+
+    moto answers every request, as if no credentials were needed; S3 refuses
+    an anonymous one unless the bucket's ACL grants public read and no
+    public access block ignores it. (Objects: moto checks their ACLs.)
+    """
+    where = getattr(request, "url", None) or getattr(request, "path", "")
+    anonymous = "Authorization" not in request.headers and "Signature=" not in where
+    bucket_name = self.parse_bucket_name_from_url(request, full_url)
+    if anonymous and bucket_name:
+        try:
+            bucket = self.backend.get_bucket(bucket_name)
+        except S3ClientError:
+            bucket = None
+        if bucket is not None and not _publicly_readable(bucket):
+            return 403, {"content-type": "application/xml"}, _ACCESS_DENIED
+    return _bucket_response(self, request, full_url)
+
+
+def _publicly_readable(bucket: Any) -> bool:
+    block = bucket.public_access_block
+    if block is not None and block.ignore_public_acls:
+        return False
+    return bucket.acl is not None and bucket.acl.public_read
+
+
 def complete_moto() -> None:
     """Install the completions into moto's classes (idempotent)."""
     global _installed
@@ -641,4 +726,6 @@ def complete_moto() -> None:
     FakeTargetGroup.health_for = _target_health
     FakeHealthStatus.target = property(_health_target)
     MasterUserSecret._generate_secret_string = _managed_master_secret
+    IAMPolicyStatement.is_action_permitted = _permits_unless_conditions_fail
+    S3Response._bucket_response = _bucket_response_signed_only
     _installed = True

@@ -771,6 +771,10 @@ class SimulatedCloud:
                     environment.limitations.append(problem)
             else:
                 onprem.connect_to[endpoint] = address
+        if config.file_storages() and environment.aws_endpoint_url:
+            # The file storage is the simulated S3 itself, on loopback.
+            s3 = environment.aws_endpoint_url.split("://", 1)[-1].rstrip("/")
+            onprem.connect_to[f"s3.{config.region}.amazonaws.com:80"] = s3
         return {onprem.name: onprem}
 
     def _database_stand_in(

@@ -42,7 +42,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, ip_address
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,9 @@ WEB_SERVICE_BASE = IPv4Address("203.0.113.100")
 NLB_IDLE_TIMEOUT_S = 350  # NLB-18
 # The platform's public S3 endpoint on each customer's internet (TEST-NET-2).
 FILE_STORAGE_ENDPOINT = IPv4Address("198.51.100.250")
+# Where the internet answers a caller with its own address (checkip).
+CHECKIP_ENDPOINT = IPv4Address("198.51.100.251")
+CHECKIP_HOST = "checkip.amazonaws.com"
 # The outsider: somewhere on the internet, in TEST-NET-1.
 OUTSIDER_IP = "192.0.2.250"
 # Where the VPC reaches its VPN gateway: the VPC's last usable address,
@@ -226,8 +229,10 @@ class CustomerNetwork:
         self._nat_gateways(internet, vpc)
         app = self._app_host(vpc)
         self._web_services(internet, cgw)
+        self._whitelisted_databases(internet, cgw)
         self._load_balancers(vpc)
         self._file_storage_endpoint(internet)
+        self._checkip_endpoint(internet)
         log.debug("%s: namespaces and links built", self.record.customer)
         # The servers start while the tunnels come up: neither waits on the
         # other, and each takes about a second.
@@ -250,6 +255,9 @@ class CustomerNetwork:
             self.sync_routes()
             for server in servers:
                 server.result()
+            # The load balancers probe their targets through the tunnels now
+            # up; a stack is ready when their first verdicts are reported.
+            self._wait_for_target_health()
 
         points = {
             "onprem": VantagePoint(
@@ -258,6 +266,7 @@ class CustomerNetwork:
                 netns=f"{self.prefix}-client",
                 ca_bundle=str(self.home / "ca.pem"),
                 hosts=dict(self.record.hosts),
+                missing=self.missing_stand_ins(),
             ),
             "outsider": VantagePoint(
                 name="outsider",
@@ -265,6 +274,7 @@ class CustomerNetwork:
                 netns=outsider.name,
                 ca_bundle=str(self.home / "ca.pem"),
                 hosts=dict(self.record.hosts),
+                missing=self.missing_stand_ins(),
             ),
         }
         if app is not None:
@@ -274,6 +284,7 @@ class CustomerNetwork:
                 netns=f"{self.prefix}-app",
                 ca_bundle=str(self.home / "ca.pem"),
                 hosts=dict(self.record.hosts),
+                missing=self.missing_stand_ins(),
             )
         if other is not None:
             points["onprem-other"] = VantagePoint(
@@ -282,6 +293,7 @@ class CustomerNetwork:
                 netns=f"{self.prefix}-other",
                 ca_bundle=str(self.home / "ca.pem"),
                 hosts=dict(self.record.hosts),
+                missing=self.missing_stand_ins(),
             )
         log.info(
             "data plane of %s: %d namespaces, %d databases",
@@ -467,6 +479,26 @@ class CustomerNetwork:
                 return
             time.sleep(0.1)
         log.warning("the telemetry of %s did not report UP in time", connection_id)
+
+    def _wait_for_target_health(self) -> None:
+        """Until every load balancer reports its target healthy, or a timeout."""
+        arns = list(self.record.load_balancers)
+        deadline = time.monotonic() + TUNNELS_UP_TIMEOUT_S
+        while arns and time.monotonic() < deadline:
+            arns = [
+                arn
+                for arn in arns
+                if any(
+                    d["TargetHealth"]["State"] != "healthy"
+                    for d in self.elbv2.describe_target_health(TargetGroupArn=arn)[
+                        "TargetHealthDescriptions"
+                    ]
+                )
+            ]
+            if arns:
+                time.sleep(0.1)
+        if arns:
+            log.warning("targets of %s not healthy in time", ", ".join(arns))
 
     def customer_firewall(
         self, whitelist: list[firewall.WhitelistEntry] | None = None
@@ -778,7 +810,7 @@ class CustomerNetwork:
         netns.add_address(host, "eth0", f"{address}/{network.prefixlen}")
         netns.add_route(host, "0.0.0.0/0", via=str(_host(network, 1)))
         with netns.entered(host):
-            mariadb.start_instance(
+            instance = mariadb.start_instance(
                 f"{self.record.customer}-{name}",
                 self.home / "mariadb",
                 tls=None,
@@ -788,27 +820,102 @@ class CustomerNetwork:
                 bind_address=str(address),
                 port=exchange.target.port,
             )
+        # The customer's firewall and database admit the VPC's network, which
+        # the load balancer connects from (client IP preservation off).
+        mariadb.admit_network(instance, str(self.vpc_cidr), "platform")
         self.record.on_premises[exchange.name] = host.name
 
     # -- option 4: the platform's file storage, a public service ------------------
 
     def _file_storage_endpoint(self, internet: netns.Namespace) -> None:
-        """The S3 endpoint at a public address of the internet (the relay serves it).
+        """The S3 endpoint at a public address of the internet, over HTTPS.
 
-        Plain HTTP on port 80: the simulated S3 does not speak TLS. The
-        endpoint's names resolve to it from every vantage point.
+        The relay in the AWS API's process ends TLS with a certificate from
+        the simulator's CA for S3's regional name, and passes the requests
+        on to moto in plain HTTP. The endpoint's names resolve to it from
+        every vantage point.
         """
         if not self.config.file_storages():
             return
         netns.add_address(internet, "lo", f"{FILE_STORAGE_ENDPOINT}/32")
-        for name in (
-            f"s3.{self.config.region}.amazonaws.com",
-            "s3.amazonaws.com",
-        ):
+        names = [f"s3.{self.config.region}.amazonaws.com", "s3.amazonaws.com"]
+        for name in names:
             self.record.hosts[name] = str(FILE_STORAGE_ENDPOINT)
+        tls = self.server_tls("s3", names[0], str(FILE_STORAGE_ENDPOINT))
         self.record.relays.append(
-            {"netns": internet.name, "address": str(FILE_STORAGE_ENDPOINT), "port": 80}
+            {
+                "netns": internet.name,
+                "address": str(FILE_STORAGE_ENDPOINT),
+                "port": 443,
+                "tls": {"cert": str(tls.cert), "key": str(tls.key)},
+            }
         )
+
+    def _checkip_endpoint(self, internet: netns.Namespace) -> None:
+        """checkip.amazonaws.com: tells a caller the address it arrives from."""
+        netns.add_address(internet, "lo", f"{CHECKIP_ENDPOINT}/32")
+        self.record.hosts[CHECKIP_HOST] = str(CHECKIP_ENDPOINT)
+        self.record.relays.append(
+            {
+                "netns": internet.name,
+                "address": str(CHECKIP_ENDPOINT),
+                "port": 80,
+                "echo": True,
+            }
+        )
+
+    def missing_stand_ins(self) -> dict[str, str]:
+        """Endpoints of the configuration the data plane does not serve, and why."""
+        from exchange.config.model import WhitelistTarget
+
+        missing = {}
+        for exchange in self.config.remote_databases():
+            target = exchange.target
+            if isinstance(target, WhitelistTarget) and not _is_address(target.host):
+                missing[f"{target.host}:{target.port}"] = (
+                    f"{exchange.name}: the simulator stands in for a database reached "
+                    f"over the internet only at an IP address, not at {target.host}"
+                )
+        return missing
+
+    def _whitelisted_databases(
+        self, internet: netns.Namespace, cgw: netns.Namespace
+    ) -> None:
+        """Each database the platform reaches over the internet: a TCP listener.
+
+        It stands at the database's public address behind the customer's
+        firewall, which admits the platform's egress IPs on its port. It
+        accepts connections and speaks no database protocol: what it proves
+        is the path and the whitelist, which is all the platform's side of
+        such an exchange controls.
+        """
+        from exchange.config.model import WhitelistTarget
+
+        lan_address = str(_host(self.config.on_premises.networks[0], 1))
+        gateway_ip = str(self.config.on_premises.customer_gateway_ip)
+        ports = self.config.whitelist.ports if self.config.whitelist else ()
+        whitelisted = [
+            e
+            for e in self.config.remote_databases()
+            if isinstance(e.target, WhitelistTarget) and _is_address(e.target.host)
+        ]
+        for number, exchange in enumerate(whitelisted, start=1):
+            address, port = exchange.target.host, exchange.target.port
+            host = self._namespace(f"wdb{number}")
+            netns.veth(self._site_namespace(), f"wdb{number}", host, "eth0")
+            netns.enslave(self._site_namespace(), f"wdb{number}", "br0")
+            netns.add_address(host, "eth0", f"{address}/32")
+            netns.add_route(host, "0.0.0.0/0", via=lan_address, dev="eth0", onlink=True)
+            netns.add_route(cgw, f"{address}/32", dev="lan0")
+            netns.add_route(
+                internet, f"{address}/32", via=gateway_ip, dev="cgw", onlink=True
+            )
+            self.record.relays.append(
+                {"netns": host.name, "address": address, "port": port, "accept": True}
+            )
+            if port in ports:
+                for egress_ip in self.outputs.get(keys.EGRESS_IPS) or []:
+                    self.record.whitelist.append([egress_ip, address, port])
 
     # -- the customer's web services ------------------------------------------------
 
@@ -881,6 +988,14 @@ class CustomerNetwork:
             GroupIds=database["security_groups"]
         )["SecurityGroups"]
         firewall.apply(database["namespace"], firewall.security_group_ruleset(groups))
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _route_key(destination: str) -> str:

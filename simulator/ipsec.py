@@ -666,6 +666,9 @@ charon {{
             time_format = %Y-%m-%d %H:%M:%S
             append = yes
             flush_line = yes
+            # Each line names its connection: the telemetry reads why a
+            # tunnel is down from here.
+            ike_name = yes
             default = 1
         }}
     }}

@@ -264,6 +264,29 @@ def _admin_connection(
     )
 
 
+def admit_network(instance: MariaDBInstance, network: str, username: str) -> None:
+    """Let clients from `network` (a.b.c.d/nn) reach the login, as `username`.
+
+    A MariaDB server answers a client whose address matches no account with
+    an error instead of its greeting. The customer's database admits the
+    platform's network so; the account has a random password and no grants.
+    """
+    import ipaddress
+    import secrets
+
+    parsed = ipaddress.ip_network(network)
+    host = f"{parsed.network_address}/{parsed.netmask}"
+    connection = _admin_connection(instance)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s",
+                (username, host, secrets.token_urlsafe(18)),
+            )
+    finally:
+        connection.close()
+
+
 def create_master_user(
     instance: MariaDBInstance, username: str, password: str, schema: str | None
 ) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 from pathlib import Path
@@ -83,7 +84,7 @@ def poll_once(home: Path) -> None:
                     watch["vpn_connection_id"],
                     tunnel["outside_ip"],
                     "UP" if up else "DOWN",
-                    "" if up else "IPSEC IS DOWN",
+                    "" if up else _why_down(socket_path, tunnel["name"]),
                 )
             except (KeyError, ValueError):
                 continue  # the connection was deleted meanwhile
@@ -91,6 +92,43 @@ def poll_once(home: Path) -> None:
             _learn_bgp_routes(backend, watch, any_up)
         for target in watch.get("targets", []):
             _report_target_health(watch["region"], target)
+
+
+# What the AWS endpoint's IKE log says when authentication fails, either way.
+_AUTHENTICATION_FAILED = re.compile(
+    r"AUTHENTICATION_FAILED|MAC mismatched|authentication of .* failed"
+)
+_ESTABLISHED = re.compile(r"(IKE|CHILD)_SA .* established")
+LOG_TAIL_BYTES = 64 * 1024
+# The log simulator/ipsec.py has each charon write beside its VICI socket
+# (not imported: this module loads in the AWS API's process, ipsec does not).
+CHARON_LOG = "charon.log"
+
+
+def _why_down(vici_socket: str, name: str) -> str:
+    """A DOWN tunnel's status message: why its IKE log says it is down.
+
+    AWS records a tunnel's IKE negotiation in its tunnel log; the simulator's
+    AWS endpoint writes the same events to its charon's log, next to its VICI
+    socket. A failed authentication after the last established SA means the
+    two ends hold different pre-shared keys.
+    """
+    log_file = Path(vici_socket).parent / CHARON_LOG
+    try:
+        with log_file.open("rb") as file:
+            file.seek(max(0, log_file.stat().st_size - LOG_TAIL_BYTES))
+            tail = file.read().decode(errors="replace")
+    except OSError:
+        return "IPSEC IS DOWN"
+    verdict = "IPSEC IS DOWN"
+    for line in tail.splitlines():
+        if f"<{name}|" not in line:
+            continue
+        if _AUTHENTICATION_FAILED.search(line):
+            verdict = "IPSEC IS DOWN: IKE AUTHENTICATION FAILED"
+        elif _ESTABLISHED.search(line):
+            verdict = "IPSEC IS DOWN"
+    return verdict
 
 
 def _report_target_health(region: str, target: dict[str, Any]) -> None:

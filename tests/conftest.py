@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.config.samples import EXAMPLE, ROOT, TUNNEL_KEYS
 
-__all__ = ["EXAMPLE", "ROOT", "TUNNEL_KEYS", "environ_with"]
+__all__ = [
+    "EXAMPLE",
+    "MULTI",
+    "ROOT",
+    "TUNNEL_KEYS",
+    "WEB_SECRETS",
+    "environ_with",
+    "multi_option_simulator",
+]
+
+MULTI = ROOT / "examples" / "multi-option.yaml"
+# The multi-option example's web services' credentials, for the simulator.
+WEB_SECRETS = {
+    "NORDWIND_SHIPMENTS_CLIENT_SECRET": "Shipments-Client-Secret-7731",
+    "NORDWIND_ERP_API_KEY": "Erp-Api-Key-4402-abcdef",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +94,34 @@ def environ_with(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+Run = Callable[..., subprocess.CompletedProcess]
+
+
+@contextlib.contextmanager
+def multi_option_simulator(home: Path) -> Iterator[Run]:
+    """The multi-option example provisioned on a simulator in `home`.
+
+    Yields `run(*args)`, the `exchange` command with the example's secrets
+    and that simulator; stops the simulator afterwards, also on failure.
+    """
+    env = {**os.environ, **TUNNEL_KEYS, **WEB_SECRETS, "EXCHANGE_SIM_HOME": str(home)}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "exchange.cli", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    up = run("up", str(MULTI))
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield run
+    finally:
+        stop = run("sim", "stop")
+        assert stop.returncode == 0, stop.stdout + stop.stderr

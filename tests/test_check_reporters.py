@@ -14,6 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from junitparser import JUnitXml
 
+from checks.diagnosis import CATALOGUE
 from checks.plan import CLOUD_API, PlannedCheck
 from checks.reporters import Progress, UnwritableFile, render_json, write_junit
 from checks.result import CheckResult, Status
@@ -27,16 +28,28 @@ WARN_NOTE = "warning: passed with a warning (JUnit has no warning status)"
 
 
 def result(
-    id: str, status: Status, *, evidence: str = "", hint: str = "", ms: int = 10
+    id: str,
+    status: Status,
+    *,
+    evidence: str = "",
+    hint: str = "",
+    ms: int = 10,
+    code: str | None = None,
 ) -> CheckResult:
+    failing = status in (Status.WARN, Status.FAIL, Status.ERROR)
+    code = code or ("CHECK-ERROR" if failing else None)
     return CheckResult(
         id=id,
         title=f"title of {id}",
+        kind="cloud.state",
+        exchange=id.split(".")[1] if id.startswith("db.") else None,
         vantage=CLOUD_API if status is not Status.WARN else "onprem",
         status=status,
         evidence=evidence or f"evidence of {id}",
         hint=hint,
         duration_s=ms / 1000,
+        code=code,
+        layer=CATALOGUE[code].layer.value if code else None,
     )
 
 
@@ -44,13 +57,20 @@ def result(
 # document (which keeps milliseconds) gives back exactly these results.
 RESULTS = [
     result("vpn.connection", Status.PASS, ms=38),
-    result("vpn.routes", Status.WARN, hint="add a second route", ms=41),
+    result(
+        "vpn.routes",
+        Status.WARN,
+        hint="add a second route",
+        ms=41,
+        code="TUNNEL-REDUNDANCY-LOST",
+    ),
     result(
         "db.orders.security-group",
         Status.FAIL,
         evidence="port 3306 open to 0.0.0.0/0 (DB-05)",
         hint="allow only the client networks",
         ms=52,
+        code="SG-TOO-OPEN",
     ),
     result("db.orders.private", Status.PASS, ms=7),
     result(
@@ -106,11 +126,15 @@ class TestJson:
             CheckResult(
                 id=entry["id"],
                 title=entry["title"],
+                kind=entry["kind"],
+                exchange=entry["exchange"],
                 vantage=entry["vantage"],
                 status=Status(entry["status"]),
                 evidence=entry["evidence"],
                 hint=entry["hint"],
                 duration_s=entry["duration_ms"] / 1000,
+                code=entry["code"],
+                layer=entry["layer"],
             )
             for entry in document["checks"]
         ]
@@ -203,6 +227,8 @@ class TestJunit:
         }
         failure = cases["db.orders.security-group"].find("failure")
         assert failure.attrib["message"] == "port 3306 open to 0.0.0.0/0 (DB-05)"
+        # The diagnosis code is the failure's type.
+        assert failure.attrib["type"] == "SG-TOO-OPEN"
         assert failure.text == "allow only the client networks"
         error = cases["db.orders.round-trip"].find("error")
         assert error.attrib["message"] == "no verdict within 10 s"
@@ -319,7 +345,10 @@ class TestNothingAdded:
         texts = {"nordwind", "examples/app-database.yaml"}
         for r in RESULTS:
             texts |= {r.id, r.id.rsplit(".", 1)[0], r.title, r.vantage, r.status.value}
-            texts |= {r.evidence, r.hint}
+            texts |= {r.evidence, r.hint, r.kind}
+            texts |= {t for t in (r.exchange, r.code, r.layer) if t}
+            if r.code:
+                texts.add(f"{r.code} ({r.layer})")
         return texts
 
     def test_json_holds_only_the_results_and_the_names_given(self):
@@ -359,7 +388,14 @@ class TestNothingAdded:
                 for line in element.text.splitlines():
                     if line != WARN_NOTE:
                         label, _, value = line.partition(": ")
-                        assert label in {"title", "vantage", "evidence", "hint"}
+                        assert label in {
+                            "title",
+                            "kind",
+                            "vantage",
+                            "diagnosis",
+                            "evidence",
+                            "hint",
+                        }
                         values.append(value)
             elif element.text and element.text.strip():
                 values.append(element.text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -92,7 +93,11 @@ def test_validate_does_not_load_pulumi_or_boto3():
     assert result.stdout.strip().endswith("[]"), result.stdout
 
 
-def test_check_of_a_real_stack_refuses_a_simulator_vantage_point(tmp_path: Path):
+def test_check_of_a_real_stack_runs_the_checks_of_the_vantage_point_it_is_given(
+    tmp_path: Path,
+):
+    # Empty outputs: every check stops at the missing output, before any
+    # connection or API call leaves this machine.
     outputs = tmp_path / "outputs.json"
     outputs.write_text("{}")
     result = exchange(
@@ -101,11 +106,38 @@ def test_check_of_a_real_stack_refuses_a_simulator_vantage_point(tmp_path: Path)
         "--stack-outputs",
         str(outputs),
         "--from",
-        "onprem",
+        "outsider",
+        "--format",
+        "json",
         **TUNNEL_KEYS,
     )
-    assert result.returncode == 2
-    assert "--from here" in result.stderr
+    assert result.returncode == 1
+    checks = json.loads(result.stdout)["checks"]
+    assert {c["vantage"] for c in checks} == {"cloud-api", "outsider"}
+    assert {c["code"] for c in checks} == {"NOT-PROVISIONED"}
+    assert "Traceback" not in result.stderr
+
+
+def test_check_of_a_real_stack_without_a_vantage_point_skips_the_live_checks(
+    tmp_path: Path,
+):
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text("{}")
+    result = exchange(
+        "check",
+        str(EXAMPLE),
+        "--stack-outputs",
+        str(outputs),
+        "--format",
+        "json",
+        **TUNNEL_KEYS,
+    )
+    live = [
+        c for c in json.loads(result.stdout)["checks"] if c["vantage"] != "cloud-api"
+    ]
+    assert live and {c["status"] for c in live} == {"skip"}
+    assert all("--from" in c["evidence"] for c in live)
+    assert "cloud's API only" in result.stderr
 
 
 def test_check_names_the_line_of_unreadable_stack_outputs(tmp_path: Path):

@@ -23,7 +23,7 @@ import pymysql
 import pytest
 
 from exchange.environment import Environment, entered, simulator_session
-from tests.conftest import ROOT, TUNNEL_KEYS
+from tests.conftest import ROOT, TUNNEL_KEYS, multi_option_simulator
 
 EXAMPLE = ROOT / "examples" / "app-database.yaml"
 
@@ -279,35 +279,13 @@ def test_stop_leaves_no_namespace_and_no_process(tmp_path: Path):
 
 # -- egress: NAT gateways, the whitelist, the customer's web service -------------
 
-MULTI = ROOT / "examples" / "multi-option.yaml"
-WEB_SECRETS = {
-    "NORDWIND_SHIPMENTS_CLIENT_SECRET": "Shipments-Client-Secret-7731",
-    "NORDWIND_ERP_API_KEY": "Erp-Api-Key-4402-abcdef",
-}
-
 
 @pytest.fixture(scope="module")
 def egress(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("egress") / "sim"
-    env = {**os.environ, **TUNNEL_KEYS, **WEB_SECRETS, "EXCHANGE_SIM_HOME": str(home)}
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "exchange.cli", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-
-    up = run("up", str(MULTI))
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
+    with multi_option_simulator(home) as run:
         stack = Environment.load(home / "environment.json").stacks["nordwind"]
         yield {"run": run, "stack": stack, "home": home}
-    finally:
-        assert run("sim", "stop").returncode == 0
 
 
 def _https_get(egress, vantage: str, timeout: float = 3.0) -> str:
@@ -405,23 +383,27 @@ def test_the_load_balancer_reports_the_on_premises_database_healthy(egress):
         assert probe.recv(64), "the MariaDB greeting through the NLB and the tunnel"
 
 
-def _http_get(egress, vantage: str, address: str, host: str) -> bytes:
-    with entered(egress["stack"].vantage_points[vantage].netns):
-        probe = socket.create_connection((address, 80), timeout=3)
-    with probe:
-        probe.sendall(
-            f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+def _https_get_s3(egress, vantage: str, path: str) -> bytes:
+    """GET `path` from the file storage's endpoint, over TLS, without signature."""
+    point = egress["stack"].vantage_points[vantage]
+    host = "s3.eu-central-1.amazonaws.com"
+    context = ssl.create_default_context(cafile=point.ca_bundle)
+    with entered(point.netns):
+        probe = socket.create_connection((point.hosts[host], 443), timeout=3)
+    with context.wrap_socket(probe, server_hostname=host) as tls:
+        tls.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
         )
         answer = b""
-        while chunk := probe.recv(65536):
+        while chunk := tls.recv(65536):
             answer += chunk
     return answer
 
 
 @pytest.mark.parametrize("vantage", ["onprem", "platform", "outsider"])
 def test_the_file_storage_endpoint_is_public_on_the_internet(egress, vantage):
-    host = "s3.eu-central-1.amazonaws.com"
-    address = egress["stack"].vantage_points[vantage].hosts[host]
-    answer = _http_get(egress, vantage, address, host)
-    assert answer.startswith(b"HTTP/1.1 200")
-    assert b"nordwind-exchange-files" in answer, "the stack's bucket is listed"
+    # The relay's certificate names S3's regional name; the endpoint answers
+    # everyone, and the bucket refuses whoever has no ticket.
+    answer = _https_get_s3(egress, vantage, "/nordwind-exchange-files?list-type=2")
+    assert answer.startswith(b"HTTP/1.1 403")
+    assert b"AccessDenied" in answer

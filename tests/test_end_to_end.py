@@ -124,17 +124,22 @@ def test_check_passes_every_check_and_proves_the_round_trip(provisioned):
     assert check.returncode == 0, check.stdout + check.stderr
     for check_id in (
         "vpn.connection",
+        "vpn.tunnels",
         "vpn.routes",
         "db.orders.security-group",
         "db.orders.private",
+        "db.orders.path",
+        "db.orders.reach",
         "db.orders.round-trip",
         "db.orders.tls-required",
+        "db.orders.closed-to-outsider",
+        "db.orders.closed-to-onprem-other",
     ):
         status = _report(check, check_id)[0]
         assert status.startswith("PASS"), f"{check_id} did not pass:\n{check.stdout}"
     assert "read back identical" in check.stdout
     assert "TLSv1" in check.stdout, "the example requires TLS"
-    assert "6 checks: 6 pass" in check.stdout
+    assert "11 checks: 11 pass" in check.stdout
 
 
 @requires_mariadb
@@ -371,9 +376,19 @@ def test_the_loopback_data_plane_says_once_what_it_leaves_unproven(tmp_path: Pat
         assert environment["data_plane"] == "loopback"
         point = environment["stacks"]["nordwind"]["vantage_points"]["onprem"]
         assert point["netns"] is None and point["connect_to"]
-        check = loopback("check", str(EXAMPLE))
-        assert check.returncode == 0, check.stdout + check.stderr
-        assert "loopback stand-in" in check.stdout
+        check = loopback("check", str(EXAMPLE), "--format", "json")
+        # Less is proven on loopback, and the exit code says so.
+        assert check.returncode == 1, check.stdout + check.stderr
+        checks = {c["id"]: c for c in json.loads(check.stdout)["checks"]}
+        assert checks["db.orders.round-trip"]["status"] == "pass"
+        assert "loopback stand-in" in checks["db.orders.round-trip"]["evidence"]
+        # No tunnel exists, and the telemetry says so.
+        assert checks["vpn.tunnels"]["code"] == "TUNNELS-DOWN"
+        # The vantage points that keep others out exist only in namespaces.
+        for vantage in ("outsider", "onprem-other"):
+            skipped = checks[f"db.orders.closed-to-{vantage}"]
+            assert skipped["status"] == "skip"
+            assert "loopback data plane" in skipped["evidence"]
     finally:
         assert loopback("sim", "stop").returncode == 0
 
@@ -396,10 +411,29 @@ def test_check_reports_json_on_stdout_and_junit_for_ci(provisioned, tmp_path: Pa
     assert check.returncode == 0, check.stdout + check.stderr
     report = json.loads(check.stdout)  # nothing but the report on stdout
     assert report["customer"] == "nordwind"
-    assert report["totals"]["pass"] == len(report["checks"]) == 6
+    assert report["totals"]["pass"] == len(report["checks"]) == 11
     (suite,) = JUnitXml.fromfile(str(junit))
     assert suite.name == "exchange check nordwind"
-    assert suite.tests == 6 and suite.failures == 0 and suite.errors == 0
+    assert suite.tests == 11 and suite.failures == 0 and suite.errors == 0
+
+
+@requires_mariadb
+def test_a_soak_queries_again_after_the_idle_gap(provisioned):
+    check = run(
+        "check",
+        str(EXAMPLE),
+        "--from",
+        "onprem",
+        "--soak",
+        "1",
+        "--format",
+        "json",
+        home=provisioned["home"],
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    checks = {c["id"]: c for c in json.loads(check.stdout)["checks"]}
+    assert "answered again after 1 s idle" in checks["db.orders.round-trip"]["evidence"]
+    assert {c["vantage"] for c in checks.values()} == {"cloud-api", "onprem"}
 
 
 @requires_mariadb
