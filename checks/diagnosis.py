@@ -136,6 +136,12 @@ EGRESS_IP_NOT_WHITELISTED = _diagnosis(
     "the platform leaves from an IP that is not on the customer's whitelist",
     "whitelist the egress IPs `exchange outputs` lists, or keep the Elastic IPs",
 )
+OUTBOUND_DROPPED = _diagnosis(
+    "OUTBOUND-DROPPED",
+    Layer.FIREWALL,
+    "the caller's own firewall drops its connection to a public endpoint",
+    "allow the endpoint outbound on the caller's firewall or proxy",
+)
 EXPOSED = _diagnosis(
     "EXPOSED",
     Layer.SECURITY_GROUP,

@@ -27,6 +27,7 @@ import re
 import secrets
 import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,7 +43,7 @@ from checks.http_round_trip import (
     tls_context,
 )
 from checks.plan import PlannedCheck
-from checks.probe import OVER_VPN, Blocked
+from checks.probe import OUTBOUND, Blocked
 from checks.result import Outcome, Status, errored, failed, passed, warned
 from checks.target import MissingOutput, Target
 from exchange.config.model import FileStorage
@@ -58,6 +59,8 @@ MEGABYTE = 1_000_000
 CONNECT_TIMEOUT_S = 5.0
 # Kept back from the check's timeout for removing the probe object.
 _CLEANUP_RESERVE_S = 4.0
+# A probe object this old was left by a probe that was cut off.
+STALE_AFTER = timedelta(hours=1)
 _S3_ERROR = re.compile(rb"<(Code|Message)>([^<]{1,200})</\1>")
 
 
@@ -73,6 +76,7 @@ def files_round_trip(target: Target, planned: PlannedCheck) -> Outcome:
     get_ticket = s3.generate_presigned_url(
         "get_object", Params=object_params, ExpiresIn=lifetime, HttpMethod="GET"
     )
+    _sweep_stale(s3, bucket, key.rsplit("/", 1)[0] + "/")
     deadline = time.monotonic() + planned.timeout_s - _CLEANUP_RESERVE_S
     where = f"s3://{bucket}/{key}"
     try:
@@ -202,7 +206,7 @@ def _with_ticket(
             vantage,
             site,
             timeout_s=min(CONNECT_TIMEOUT_S, remaining),
-            path=OVER_VPN,
+            path=OUTBOUND,
             context=tls_context(target.ca_bundle(vantage))
             if site.scheme == "https"
             else None,
@@ -245,7 +249,7 @@ def _with_ticket(
 
 def _connect_outcome(outcome: Outcome, site: Site) -> Outcome:
     """A blocked connection to the file storage, in the customer's terms."""
-    if outcome.diagnosis is dx.CONNECT_TIMEOUT:
+    if outcome.diagnosis is dx.OUTBOUND_DROPPED:
         return replace(
             outcome,
             hint=f"the customer's network drops the way to the file storage: let "
@@ -302,6 +306,21 @@ def _megabytes(exchange: FileStorage) -> str:
 def _rate(size: int, elapsed_ms: float) -> float:
     """MB/s, never zero or infinite."""
     return size / MEGABYTE / max(elapsed_ms / 1000, 1e-6)
+
+
+def _sweep_stale(s3: Any, bucket: str, prefix: str) -> None:
+    """Remove probe objects older than an hour: probes cut off before cleaning up."""
+    cutoff = datetime.now(UTC) - STALE_AFTER
+    try:
+        listed = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+        for item in (*listed.get("Versions", []), *listed.get("DeleteMarkers", [])):
+            if item["LastModified"] < cutoff:
+                s3.delete_object(
+                    Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"]
+                )
+                log.debug("swept stale probe s3://%s/%s", bucket, item["Key"])
+    except (ClientError, BotoCoreError) as error:
+        log.debug("no sweep of s3://%s/%s: %s", bucket, prefix, error)
 
 
 def _remove_probe(s3: Any, bucket: str, key: str) -> str | None:

@@ -16,10 +16,10 @@ schedule makes, once, and says which layer stopped it:
    service says it received (`X-Received-Sha256`) with the one sent;
 5. the time it all took against the schedule's interval.
 
-Nothing is retried (the runner owns retries) and every step is bounded by
-the exchange's own timeouts, within the check's timeout. Credentials go in
-headers only: evidence and hints name a credential by where it is kept,
-never by its value.
+Only the connection is retried, on a transient error (checks.retry), and
+every step is bounded by the exchange's own timeouts, within the check's
+timeout. Credentials go in headers only: evidence and hints name a
+credential by where it is kept, never by its value.
 
 `connect` and `send` are the HTTP client of the live checks: the file
 storage's round trip sends its tickets through them too.
@@ -492,10 +492,11 @@ def _verdict(
     what = f"{exchange.method.upper()} {exchange.url} ({link.where})"
     status = _clip(f"{answer.status} {answer.reason}".strip(), 80)
     if answer.status in (401, 403):
-        challenge = answer.headers.get("WWW-Authenticate")
+        # The challenge's scheme only: its parameters may describe the error.
+        challenge = (answer.headers.get("WWW-Authenticate") or "").split(" ", 1)[0]
         return failed(
             f"{what}: {status}"
-            + (f" (WWW-Authenticate: {_clip(challenge)})" if challenge else ""),
+            + (f" (WWW-Authenticate: {_clip(challenge, 40)})" if challenge else ""),
             f"the service refuses {_credential(exchange)}: renew it, or have the "
             "service accept it",
             dx.AUTH_REJECTED,
@@ -584,8 +585,11 @@ def _contract(exchange: WebService, answer: Answer, schema: Any) -> list[str] | 
     error = schema_errors.best_match(validator.iter_errors(document))
     if error is not None:
         at = "/" + "/".join(str(part) for part in error.absolute_path)
+        # The validator's own message quotes the service's data; the path and
+        # the keyword that failed say where, and nothing of the data.
         return failed(
-            f"the answer fails responseSchema at {at}: {_clip(error.message)}",
+            f"the answer fails responseSchema at {at}: the {error.validator!r} "
+            "rule does not hold",
             f"the service must answer what responseSchema says at {at}, or the "
             "schema must say what the service answers",
             dx.HTTP_CONTRACT,
@@ -802,7 +806,8 @@ def _status_hint(answer: Answer) -> str:
         later = f" (it asks to retry after {_clip(retry, 20)} s)" if retry else ""
         return f"the service fails on its own side{later}: look at its logs"
     if 300 <= answer.status < 400:
-        location = answer.headers.get("Location")
+        # Without its query, which may carry a token.
+        location = (answer.headers.get("Location") or "").split("?", 1)[0]
         to = f" to {_clip(location, 120)}" if location else ""
         return f"the service redirects{to}: configure the URL it redirects to"
     if answer.status == 404:

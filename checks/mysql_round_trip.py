@@ -166,10 +166,11 @@ def mysql_round_trip(target: Target, planned: PlannedCheck) -> Outcome:
         return blocked.outcome
     try:
         return _round_trips(session, connected, planned.param("soak_s", 0.0))
-    except pymysql.err.OperationalError as error:
+    except pymysql.MySQLError as error:
         return session_failure(error, connected.where, greeted=True, logged_in=True)
     finally:
-        session.close()
+        if session.open:
+            session.close()
 
 
 def _round_trips(
@@ -221,6 +222,11 @@ def _write_read_remove(
     digest = hashlib.sha256(payload + PROBE_TEXT.encode()).hexdigest()
     with session.cursor() as cursor:
         cursor.execute(_CREATE_TABLE)
+        # Rows of probes that were cut off before they could remove theirs.
+        cursor.execute(
+            f"DELETE FROM `{PROBE_TABLE}` WHERE written_at < NOW(6) - INTERVAL 1 HOUR"
+        )
+        session.commit()
         try:
             cursor.execute(
                 f"INSERT INTO `{PROBE_TABLE}` (token, payload, note) "
@@ -232,10 +238,19 @@ def _write_read_remove(
                 f"SELECT payload, note FROM `{PROBE_TABLE}` WHERE token = %s", (token,)
             )
             rows = cursor.fetchall()
+        except pymysql.err.OperationalError as error:
+            if not _timed_out(error):
+                raise
+            # The small statements before passed; the first full-size packet
+            # (the 4 KiB row) did not.
+            return failed(
+                f"{where}: the session answers small statements, but writing a "
+                f"{PAYLOAD_BYTES // 1024} KiB row stalled for {STEP_TIMEOUT_S:g} s",
+                "",
+                dx.MTU_BLACK_HOLE,
+            )
         finally:
-            # Remove what this probe wrote, whatever happened after the write.
-            cursor.execute(f"DELETE FROM `{PROBE_TABLE}` WHERE token = %s", (token,))
-            session.commit()
+            _remove(session, token)
     if len(rows) != 1:
         return failed(
             f"{where}: wrote 1 row with token {token[:8]}…, read back {len(rows)}",
@@ -268,6 +283,8 @@ def _large_result(
             cursor.execute("SELECT REPEAT(%s, %s)", (chunk, repeats))
             (value,) = cursor.fetchone()
     except pymysql.err.OperationalError as error:
+        if not _timed_out(error):
+            raise
         return failed(
             f"{where}: the small round trip passed, a {LARGE_RESULT_BYTES // 1024} KiB "
             f"result did not arrive within {STEP_TIMEOUT_S:g} s ({_message(error)})",
@@ -275,6 +292,13 @@ def _large_result(
             dx.MTU_BLACK_HOLE,
         )
     elapsed_ms = (time.perf_counter() - started) * 1000
+    if value is None:
+        return failed(
+            f"{where}: the server returned NULL for a "
+            f"{LARGE_RESULT_BYTES // 1024} KiB result",
+            "raise max_allowed_packet above 1 MiB in the parameter group",
+            dx.DATA_MISMATCH,
+        )
     if isinstance(value, bytes):
         value = value.decode()
     if hashlib.sha256(value.encode()).hexdigest() != expected:
@@ -394,7 +418,7 @@ def session_failure(
             "the client must trust the server's CA (the RDS CA bundle on AWS)",
             dx.TLS_FAILED,
         )
-    timed_out = isinstance(original, TimeoutError) or "timed out" in message.lower()
+    timed_out = _timed_out(error)
     if timed_out and greeted and not logged_in:
         # The greeting is small; the server's certificate flight and the login
         # answers fill full-size packets. Those alone lost: a black hole.
@@ -420,6 +444,24 @@ def session_failure(
     return failed(
         f"{where}: {message}", "see the server's error log", dx.DATABASE_ERROR
     )
+
+
+def _remove(session: pymysql.connections.Connection, token: str) -> None:
+    """Remove what the probe wrote; a broken session leaves it to the next sweep."""
+    if not session.open:
+        log.debug("probe row %s… left for the next sweep: session closed", token[:8])
+        return
+    try:
+        with session.cursor() as cursor:
+            cursor.execute(f"DELETE FROM `{PROBE_TABLE}` WHERE token = %s", (token,))
+        session.commit()
+    except pymysql.MySQLError as error:
+        log.debug("probe row %s… left for the next sweep: %s", token[:8], error)
+
+
+def _timed_out(error: pymysql.MySQLError) -> bool:
+    original = getattr(error, "original_exception", None)
+    return isinstance(original, TimeoutError) or "timed out" in _message(error).lower()
 
 
 def _greeting(session: pymysql.connections.Connection) -> bool:

@@ -10,7 +10,7 @@ not theirs. Checks of the cloud's API state run from `cloud-api`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.config.model import ExchangeConfig, WhitelistTarget
@@ -75,7 +75,7 @@ def plan_checks(config: ExchangeConfig, *, soak_s: float = 0.0) -> list[PlannedC
     for exchange in config.app_databases():
         planned += _app_database(exchange, soak_s)
     for exchange in config.remote_databases():
-        planned += _remote_database(exchange, soak_s)
+        planned += _remote_database(exchange)
     if config.whitelist is not None:
         planned += _whitelist(config)
     buckets: set[str] = set()
@@ -187,7 +187,7 @@ def _app_database(exchange: Any, soak_s: float) -> list[PlannedCheck]:
     return checks
 
 
-def _remote_database(exchange: Any, soak_s: float) -> list[PlannedCheck]:
+def _remote_database(exchange: Any) -> list[PlannedCheck]:
     name, prefix = exchange.name, f"remote.{exchange.name}"
     target = exchange.target
     if isinstance(target, WhitelistTarget):
@@ -201,7 +201,17 @@ def _remote_database(exchange: Any, soak_s: float) -> list[PlannedCheck]:
                 name,
                 timeout_s=REACH_TIMEOUT_S,
                 params={"endpoint": "remote-database"},
-            )
+            ),
+            PlannedCheck(
+                f"{prefix}.closed-to-outsider",
+                "security",
+                f"{name}: the customer's firewall keeps the outsider from "
+                f"{target.host}:{target.port}",
+                OUTSIDER,
+                name,
+                timeout_s=REACH_TIMEOUT_S + 1,
+                params={"aspect": "closed", "endpoint": "remote-database"},
+            ),
         ]
     return [
         PlannedCheck(
@@ -220,14 +230,15 @@ def _remote_database(exchange: Any, soak_s: float) -> list[PlannedCheck]:
             name,
             params={"aspect": "target-health"},
         ),
+        # No soak here: without credentials the probe does not log in, and a
+        # server ends a handshake left idle by itself.
         PlannedCheck(
             f"{prefix}.round-trip",
             "mysql.roundtrip",
             f"{name}: the platform reaches the database through the load balancer",
             PLATFORM,
             name,
-            timeout_s=ROUND_TRIP_TIMEOUT_S + soak_s,
-            params={"soak_s": soak_s},
+            timeout_s=ROUND_TRIP_TIMEOUT_S,
         ),
         PlannedCheck(
             f"{prefix}.closed-to-outsider",
@@ -282,7 +293,11 @@ def _whitelist(config: ExchangeConfig) -> list[PlannedCheck]:
 
 
 def whitelisted_endpoints(config: ExchangeConfig) -> list[tuple[str, int]]:
-    """The customer's endpoints the platform reaches over the internet, once each."""
+    """The customer's web service sites the platform reaches, once each.
+
+    A database reached over the internet has its own reach and
+    closed-to-outsider checks (remote.NAME), which probe the same.
+    """
     from urllib.parse import urlsplit
 
     ports = set(config.whitelist.ports) if config.whitelist else set()
@@ -292,10 +307,6 @@ def whitelisted_endpoints(config: ExchangeConfig) -> list[tuple[str, int]]:
         port = url.port or (443 if url.scheme == "https" else 80)
         if url.hostname and port in ports:
             endpoints[(url.hostname, port)] = None
-    for exchange in config.remote_databases():
-        target = exchange.target
-        if isinstance(target, WhitelistTarget) and target.port in ports:
-            endpoints[(target.host, target.port)] = None
     return list(endpoints)
 
 
@@ -322,7 +333,3 @@ def _bucket(bucket: str) -> list[PlannedCheck]:
 def from_vantage(planned: list[PlannedCheck], vantage: str) -> list[PlannedCheck]:
     """The checks `--from vantage` runs: the cloud's API ones and that role's."""
     return [c for c in planned if c.vantage in (CLOUD_API, vantage)]
-
-
-def with_vantage(check: PlannedCheck, vantage: str) -> PlannedCheck:
-    return replace(check, vantage=vantage)

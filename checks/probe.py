@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from checks import diagnosis as dx
-from checks.result import Outcome, Status, failed, passed, skipped
+from checks.result import Outcome, Status, errored, failed, passed, skipped
 from checks.retry import retrying
 from checks.target import NameNotResolved, NoStandIn, Target, Unreachable
 
@@ -31,9 +31,12 @@ log = logging.getLogger("checks")
 # How a vantage point reaches an endpoint, which decides what a silent drop
 # most likely is.
 OVER_VPN = "vpn"
+# To a customer's endpoint, through the customer's whitelist.
 OVER_INTERNET = "internet"
+# From the customer's site out to a public service (the file storage).
+OUTBOUND = "outbound"
 
-_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
+_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH}
 
 
 class Blocked(Exception):
@@ -77,12 +80,15 @@ def open_connection(
         ) from None
     where = f"{host}:{port}" if via == "direct" else f"{host}:{port} via {via}"
     started = time.perf_counter()
+    deadline = time.monotonic() + timeout_s
     try:
         sock = retrying(
-            lambda: _connect(target, vantage, address, connect_port, timeout_s),
+            lambda: _connect(target, vantage, address, connect_port, deadline),
             within_s=timeout_s,
             what=f"connect to {where}",
         )
+    except VantageUnavailable as unavailable:
+        raise Blocked(errored(str(unavailable), "", dx.CHECK_ERROR)) from None
     except OSError as error:
         raise Blocked(
             connect_failure(error, where, timeout_s=timeout_s, path=path)
@@ -92,13 +98,23 @@ def open_connection(
     return Connected(sock, where, connect_ms)
 
 
+class VantageUnavailable(Exception):
+    """The probe cannot start at its vantage point (its namespace is gone)."""
+
+
 def _connect(
-    target: Target, vantage: str, address: str, port: int, timeout_s: float
+    target: Target, vantage: str, address: str, port: int, deadline: float
 ) -> socket.socket:
-    with target.at_vantage(vantage):
-        # Opened inside the vantage point's namespace, it stays there.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.settimeout(timeout_s)
+    try:
+        with target.at_vantage(vantage):
+            # Opened inside the vantage point's namespace, it stays there.
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    except (LookupError, OSError) as error:
+        raise VantageUnavailable(
+            f"cannot open a socket at {vantage}: {error}; is the simulator running?"
+        ) from None
+    # Each attempt has only what is left of the probe's time.
+    sock.settimeout(max(0.05, deadline - time.monotonic()))
     try:
         sock.connect((address, port))
     except BaseException:
@@ -112,6 +128,14 @@ def connect_failure(
 ) -> Outcome:
     """The verdict on a TCP connect that failed with `error`."""
     if isinstance(error, TimeoutError):
+        if path == OUTBOUND:
+            return failed(
+                f"{where}: no answer to the connection attempt within "
+                f"{timeout_s:g} s (dropped on the way)",
+                "the caller's own firewall or proxy drops connections to this "
+                "public endpoint: allow it outbound",
+                dx.OUTBOUND_DROPPED,
+            )
         if path == OVER_INTERNET:
             return failed(
                 f"{where}: no answer to the connection attempt within "
@@ -135,9 +159,10 @@ def connect_failure(
         )
     if error.errno in _UNREACHABLE_ERRNOS:
         return failed(
-            f"{where}: {error.strerror or error} (no route)",
+            f"{where}: {error.strerror or error} (no route, or a firewall that "
+            "rejects)",
             "no route to the endpoint: a route table, the VPN's routes or a "
-            "default route is missing",
+            "default route is missing, or a firewall rejects with ICMP",
             dx.UNREACHABLE,
         )
     return failed(f"{where}: {error.strerror or error}", "", dx.UNREACHABLE)

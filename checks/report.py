@@ -34,9 +34,31 @@ def print_results(results: list[CheckResult], out: TextIO) -> None:
         if result.status is not Status.PASS and result.hint:
             code = f"[{result.code}, {result.layer}] " if result.code else ""
             out.write(f"{indent}{code}hint: {result.hint}\n")
+    _print_exchanges(results, out)
     counts = Counter(r.status for r in results)
     summary = ", ".join(f"{counts[s]} {s.value}" for s in Status if counts[s])
     out.write(f"{len(results)} checks: {summary}\n")
+
+
+def _print_exchanges(results: list[CheckResult], out: TextIO) -> None:
+    """Per exchange: proven or not, and from which vantage points."""
+    by_exchange: dict[str, list[CheckResult]] = {}
+    for result in results:
+        if result.exchange is not None:
+            by_exchange.setdefault(result.exchange, []).append(result)
+    if not by_exchange:
+        return
+    width = max(len(name) for name in by_exchange)
+    out.write("exchanges:\n")
+    for name, checks in by_exchange.items():
+        vantages = ", ".join(dict.fromkeys(r.vantage for r in checks))
+        not_passed = [r for r in checks if r.status is not Status.PASS]
+        verdict = (
+            "proven"
+            if not not_passed
+            else f"NOT proven ({len(not_passed)} of {len(checks)} checks did not pass)"
+        )
+        out.write(f"  {name:<{width}}  {verdict}, from {vantages}\n")
 
 
 def exit_code(results: list[CheckResult], *, allow_warnings: bool = False) -> int:

@@ -3,9 +3,8 @@
 A refused or dropped connection, a wrong password or a failing service is
 a verdict, and is never retried: retrying would only hide it, and cost the
 run its timeout again. What is retried is what goes away by itself: a
-connection reset while it was being made, a name server's "try again",
-a connection the server closed at once under load. At most three attempts,
-within the check's own deadline.
+connection reset or aborted while it was being made, a name server's "try
+again". At most three attempts, within the probe's own time.
 """
 
 from __future__ import annotations

@@ -26,13 +26,43 @@ from checks.target import MissingOutput, Target
 
 log = logging.getLogger("checks")
 
+# The kinds that write a probe and remove it, and how long the run waits,
+# after the last verdict, for those still removing theirs.
+WRITES = {"mysql.roundtrip", "files.roundtrip", "http.roundtrip"}
+CLEANUP_GRACE_S = 5.0
+
 
 @dataclass
 class _Run:
     check: PlannedCheck
+    on_result: Callable[[CheckResult], None] | None
     thread: threading.Thread = field(init=False)
-    outcome: Outcome | None = None
-    duration_s: float = 0.0
+    result: CheckResult | None = None
+    # Set once, by whichever comes first: the check's verdict or its deadline.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def settle(self, outcome: Outcome, duration_s: float) -> None:
+        """Record the verdict, unless the deadline came first; tell on_result."""
+        with self.lock:
+            if self.result is not None:
+                return
+            diagnosis = outcome.diagnosis
+            self.result = CheckResult(
+                id=self.check.id,
+                title=self.check.title,
+                kind=self.check.kind,
+                exchange=self.check.exchange,
+                vantage=self.check.vantage,
+                status=outcome.status,
+                evidence=outcome.evidence,
+                hint=outcome.hint,
+                duration_s=duration_s,
+                code=diagnosis.code if diagnosis else None,
+                layer=diagnosis.layer.value if diagnosis else None,
+            )
+        log.info("%s: %s in %.3f s", self.check.id, outcome.status.value, duration_s)
+        if self.on_result is not None:
+            self.on_result(self.result)
 
 
 def run_checks(
@@ -42,56 +72,44 @@ def run_checks(
     on_result: Callable[[CheckResult], None] | None = None,
     on_start: Callable[[PlannedCheck], None] | None = None,
 ) -> list[CheckResult]:
-    """Results in plan order; `on_result` hears of each as it is collected."""
+    """Results in plan order; `on_result` hears of each as it finishes.
+
+    `on_result` may be called from the checks' threads, in the order they
+    finish; a check that misses its deadline is reported when it does.
+    """
+    started = time.monotonic()
     runs = []
     for check in planned:
-        run = _Run(check)
+        run = _Run(check, on_result)
         run.thread = threading.Thread(
             target=_execute, args=(target, run), daemon=True, name=f"check {check.id}"
         )
         runs.append(run)
-    started = time.monotonic()
     for run in runs:
         if on_start is not None:
             on_start(run.check)
         run.thread.start()
-    results = []
     for run in runs:
         run.thread.join(max(0.0, run.check.timeout_s - (time.monotonic() - started)))
-        outcome = run.outcome
-        duration = run.duration_s
-        if outcome is None:
-            outcome = errored(
+        run.settle(
+            errored(
                 f"no verdict within {run.check.timeout_s:g} s", "", dx.CHECK_TIMEOUT
-            )
-            duration = time.monotonic() - started
-        diagnosis = outcome.diagnosis
-        results.append(
-            CheckResult(
-                id=run.check.id,
-                title=run.check.title,
-                kind=run.check.kind,
-                exchange=run.check.exchange,
-                vantage=run.check.vantage,
-                status=outcome.status,
-                evidence=outcome.evidence,
-                hint=outcome.hint,
-                duration_s=duration,
-                code=diagnosis.code if diagnosis else None,
-                layer=diagnosis.layer.value if diagnosis else None,
-            )
+            ),
+            time.monotonic() - started,
         )
-        log.info("%s: %s in %.3f s", run.check.id, outcome.status.value, duration)
-        if on_result is not None:
-            on_result(results[-1])
-    return results
+    # A round trip past its deadline may still be removing what it wrote:
+    # give it a moment, since the command exits with its threads.
+    grace_deadline = time.monotonic() + CLEANUP_GRACE_S
+    for run in runs:
+        if run.check.kind in WRITES and run.thread.is_alive():
+            run.thread.join(max(0.0, grace_deadline - time.monotonic()))
+    return [run.result for run in runs if run.result is not None]
 
 
 def _execute(target: Target, run: _Run) -> None:
     started = time.monotonic()
     outcome = _outcome(target, run.check)
-    run.duration_s = time.monotonic() - started
-    run.outcome = outcome
+    run.settle(outcome, time.monotonic() - started)
 
 
 def _outcome(target: Target, check: PlannedCheck) -> Outcome:

@@ -22,7 +22,7 @@ from checks import mysql_round_trip as mysql
 from checks.net_reach import endpoint_of
 from checks.plan import PlannedCheck
 from checks.probe import OVER_INTERNET, Blocked, kept_out
-from checks.result import Outcome, Status, failed, passed
+from checks.result import Outcome, Status, errored, failed, passed
 from checks.target import MissingOutput, Target
 from infra import outputs as keys
 
@@ -195,15 +195,20 @@ def bucket_anonymous(target: Target, planned: PlannedCheck) -> Outcome:
             context=http.tls_context(target.ca_bundle(planned.vantage)),
         )
     except Blocked as blocked:
+        # The endpoint is public: not reaching it proves nothing of the bucket.
         if blocked.outcome.status is Status.SKIP:
             return blocked.outcome
-        return passed(f"kept out: {blocked.outcome.evidence}")
+        return errored(
+            f"the file storage's endpoint is out of reach: {blocked.outcome.evidence}",
+            "the bucket's refusal can only be seen where its endpoint answers",
+            dx.CHECK_ERROR,
+        )
     try:
         answer = http.send(
             link, "GET", request_target, authority=site.authority, timeout_s=timeout
         )
     except http.NoAnswer as silent:
-        return passed(f"{link.where}: no listing without a ticket ({silent})")
+        return errored(f"{link.where}: {silent}", "", dx.CHECK_ERROR)
     finally:
         link.close()
     if answer.status in (401, 403):
@@ -217,9 +222,11 @@ def bucket_anonymous(target: Target, planned: PlannedCheck) -> Outcome:
             "",
             dx.BUCKET_PUBLIC,
         )
-    return passed(
+    return errored(
         f"{link.where}: listing {bucket} without a ticket answered "
-        f"{answer.status} {answer.reason}"
+        f"{answer.status} {answer.reason}, neither a refusal nor a listing",
+        "a 301 names another region, a 404 a bucket that does not exist",
+        dx.CHECK_ERROR,
     )
 
 

@@ -25,9 +25,10 @@ log = logging.getLogger("checks")
 
 HERE = "here"
 
-# Every API call is bounded: a dead endpoint costs seconds, not minutes.
+# Every API call is bounded: a dead endpoint costs seconds, not minutes. One
+# attempt: what a check retries, it retries through checks.retry.
 _API_CONFIG = Config(
-    connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}
+    connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 1}
 )
 
 
@@ -149,7 +150,7 @@ class Target:
             raise NoStandIn(point.missing[f"{host}:{port}"])
         if point.netns is not None:
             # A simulated host: names resolve as its resolver answers; the
-            # runner has put the probe's thread into its namespace.
+            # probe opens its socket in the namespace (checks.probe).
             address = point.hosts.get(host, host)
             try:
                 ipaddress.ip_address(address)

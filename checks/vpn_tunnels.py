@@ -3,9 +3,11 @@
 Reads `VgwTelemetry` of the stack's VPN connection: what AWS sees of each
 tunnel, with its status message and when it last changed. One tunnel down
 still carries traffic, without redundancy: a warning. Both down: a failure.
-A tunnel whose IKE authentication fails says so in its status message (the
-simulator's telemetry reports it from the AWS endpoint's IKE log; on AWS
-the tunnel's log says so), which names the pre-shared key as the cause.
+A tunnel whose status message says its IKE authentication failed is named
+with the pre-shared key as the cause. The simulator's telemetry says so,
+from the AWS endpoint's IKE log; AWS's own telemetry does not (its tunnel
+log in CloudWatch does, which this check does not read yet), so on AWS such
+a tunnel is reported as down.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from checks.result import Outcome, failed, passed, warned
 from checks.target import Target
 from infra import outputs as keys
 
-_AUTHENTICATION = ("authentication", "auth_failed", "authentication_failed")
+_AUTHENTICATION = ("authentication", "auth_failed")
 
 
 def vpn_tunnels(target: Target, planned: PlannedCheck) -> Outcome:
@@ -27,11 +29,13 @@ def vpn_tunnels(target: Target, planned: PlannedCheck) -> Outcome:
         VpnConnectionIds=[connection_id]
     )["VpnConnections"]
     telemetry = connection.get("VgwTelemetry", [])
-    inside = {
-        t.get("OutsideIpAddress"): t.get("TunnelInsideCidr")
+    # Each tunnel's inside CIDR, by its outside IP (what the telemetry names).
+    inside_by_outside = {
+        t["OutsideIpAddress"]: t.get("TunnelInsideCidr")
         for t in connection.get("Options", {}).get("TunnelOptions", [])
+        if t.get("OutsideIpAddress")
     }
-    described = [_describe(t, inside) for t in telemetry]
+    described = [_describe(t, inside_by_outside) for t in telemetry]
     down = [t for t in telemetry if t.get("Status") != "UP"]
     refused = [t for t in down if _authentication_failed(t)]
     evidence = f"{connection_id}: " + "; ".join(described)
@@ -42,7 +46,7 @@ def vpn_tunnels(target: Target, planned: PlannedCheck) -> Outcome:
             dx.NOT_PROVISIONED,
         )
     if refused:
-        names = ", ".join(_name(t, inside) for t in refused)
+        names = ", ".join(_name(t, inside_by_outside) for t in refused)
         hint = (
             f"IKE authentication fails on {names}: the customer's device holds "
             "another pre-shared key than the tunnel; write the device's "
@@ -54,12 +58,12 @@ def vpn_tunnels(target: Target, planned: PlannedCheck) -> Outcome:
         return failed(
             evidence,
             "nothing crosses the VPN: is the customer's device running and does it "
-            f"initiate to {', '.join(inside)} from "
+            f"initiate to {', '.join(inside_by_outside)} from "
             f"{target.config.on_premises.customer_gateway_ip}? Its IKE log says why",
             dx.TUNNELS_DOWN,
         )
     if down:
-        names = ", ".join(_name(t, inside) for t in down)
+        names = ", ".join(_name(t, inside_by_outside) for t in down)
         return warned(
             evidence,
             f"{names} is down: traffic flows over the other tunnel, without "
@@ -74,14 +78,15 @@ def _authentication_failed(telemetry: dict[str, Any]) -> bool:
     return any(word in message for word in _AUTHENTICATION)
 
 
-def _name(telemetry: dict[str, Any], inside: dict[str, Any]) -> str:
+def _name(telemetry: dict[str, Any], inside_by_outside: dict[str, Any]) -> str:
     outside = telemetry.get("OutsideIpAddress")
-    return f"the tunnel to {outside} (inside {inside.get(outside, '?')})"
+    return f"the tunnel to {outside} (inside {inside_by_outside.get(outside, '?')})"
 
 
-def _describe(telemetry: dict[str, Any], inside: dict[str, Any]) -> str:
+def _describe(telemetry: dict[str, Any], inside_by_outside: dict[str, Any]) -> str:
     outside = telemetry.get("OutsideIpAddress")
-    text = f"{outside} (inside {inside.get(outside, '?')}) {telemetry.get('Status')}"
+    inside = inside_by_outside.get(outside, "?")
+    text = f"{outside} (inside {inside}) {telemetry.get('Status')}"
     message = telemetry.get("StatusMessage")
     if message:
         text += f" ({message})"

@@ -123,6 +123,15 @@ def egress_ip_seen(target: Target, planned: PlannedCheck) -> Outcome:
         return failed(
             f"{CHECKIP_HOST} answered {seen[:60]!r}, not an address", "", dx.NO_ANSWER
         )
+    stack_ips = list(target.output(keys.EGRESS_IPS))
+    if seen not in stack_ips:
+        return failed(
+            f"the platform's traffic leaves from {seen} ({CHECKIP_HOST}), which is "
+            f"none of the stack's egress IPs {stack_ips}",
+            f"the customer whitelisted the stack's egress IPs, not {seen}: give the "
+            "NAT gateway its Elastic IP back, or have the new one whitelisted",
+            dx.EGRESS_IP_NOT_WHITELISTED,
+        )
     allowlist, source = _whitelisted(target)
     if not _inside(seen, allowlist):
         return failed(

@@ -651,6 +651,9 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The vantage points only: the plan's module loads nothing of the checks.
+    from checks.plan import ROLES
+
     parser = argparse.ArgumentParser(
         prog="exchange",
         description="Validate, provision and prove a customer's data exchanges.",
@@ -746,7 +749,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--from",
         dest="vantage",
-        choices=["auto", "onprem", "onprem-other", "platform", "outsider", "here"],
+        choices=["auto", *ROLES, "here"],
         default="auto",
         help="run only the checks of this vantage point (and the cloud API's); in "
         "the simulator each runs in its namespace, on a real network from this "

@@ -10,7 +10,7 @@ packet leaves for the machine's network: the far end is 127.0.0.1.
 
 They also hold a bare TCP listener where the simulator stands in for a
 database the platform reaches over the internet (`"accept": true`): it
-accepts, and closes after a moment, proving the path and no protocol.
+accepts and closes at once, proving the path and no protocol.
 
 The same threads answer `checkip.amazonaws.com` on each customer's
 internet: an HTTP GET there returns the caller's address as the internet

@@ -46,7 +46,6 @@ WHITELISTED = (
     "remote.finance.reach",
     "whitelist.api.nordwind.example:443.platform",
     "whitelist.erp.nordwind.example:443.platform",
-    "whitelist.198.51.100.20:5432.platform",
     "web.shipments.round-trip",
     "web.results.round-trip",
 )

@@ -16,6 +16,7 @@ from junitparser import JUnitXml
 
 from checks.diagnosis import CATALOGUE
 from checks.plan import CLOUD_API, PlannedCheck
+from checks.report import print_results
 from checks.reporters import Progress, UnwritableFile, render_json, write_junit
 from checks.result import CheckResult, Status
 from tests.conftest import ROOT
@@ -488,3 +489,29 @@ class TestProgress:
         shown = screen(stream.getvalue())
         assert len(shown) == 79
         assert shown.endswith("…")
+
+
+class TestTerminal:
+    def test_each_check_shows_where_it_ran_and_a_failure_its_diagnosis(self):
+        out = io.StringIO()
+        print_results(RESULTS, out)
+        lines = out.getvalue().splitlines()
+        (row,) = [line for line in lines if " db.orders.security-group " in line]
+        assert row.startswith("FAIL") and " cloud-api " in row and " 52 ms " in row
+        assert (
+            "       [SG-TOO-OPEN, security group/ACL] hint: allow only the client"
+            in (lines[lines.index(row) + 2])
+        )
+
+    def test_the_summary_says_per_exchange_whether_it_is_proven_and_from_where(self):
+        proven = replace(RESULTS[0], id="db.shop.round-trip", exchange="shop")
+        proven_too = replace(proven, id="db.shop.reach", vantage="onprem")
+        out = io.StringIO()
+        print_results([*RESULTS, proven, proven_too], out)
+        text = out.getvalue()
+        assert "  shop    proven, from cloud-api, onprem\n" in text
+        # db.orders has a failure and an error among its three checks.
+        assert (
+            "  orders  NOT proven (2 of 3 checks did not pass), from cloud-api\n"
+            in (text)
+        )

@@ -17,6 +17,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ import boto3
 import pytest
 
 from checks import diagnosis as dx
+from checks import files_round_trip as files_round_trip_module
 from checks.files_round_trip import PROBE_BYTES, PROBE_FOLDER, files_round_trip
 from checks.plan import PlannedCheck, plan_checks
 from checks.result import Outcome, Status
@@ -155,6 +157,24 @@ def test_a_probe_file_goes_up_and_down_identical_and_leaves_nothing(
     assert "the largest file (200 MB) takes" in evidence
     assert "a ticket lives 900 s" in evidence
     assert probe_objects(s3, bucket) == []
+
+
+def test_probe_objects_left_by_a_probe_that_was_cut_off_are_swept(
+    config: ExchangeConfig,
+    aws_endpoint: str,
+    bucket: str,
+    s3: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s3.put_object(Bucket=bucket, Key=f"{FOLDER}{PROBE_FOLDER}left.bin", Body=b"x")
+    s3.put_object(Bucket=bucket, Key=f"{FOLDER}customer-file.xml", Body=b"<x/>")
+    # Everything under the probe prefix counts as stale: none is an hour old.
+    monkeypatch.setattr(files_round_trip_module, "STALE_AFTER", timedelta(seconds=-5))
+    target = target_for(config, aws_endpoint, bucket, onprem(moto_port(aws_endpoint)))
+    assert run(target).status is Status.PASS
+    assert probe_objects(s3, bucket) == []
+    # The customer's own files are never touched.
+    s3.head_object(Bucket=bucket, Key=f"{FOLDER}customer-file.xml")
 
 
 def test_tickets_go_to_s3_s_regional_name_only_from_simulated_vantage_points(

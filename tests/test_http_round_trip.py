@@ -311,9 +311,9 @@ def test_an_answer_the_schema_refuses_breaks_the_contract_at_its_path(
     outcome = run(stricter, "shipments", platform(healthy.port, healthy.ca))
     assert outcome.status is Status.FAIL
     assert outcome.diagnosis is dx.HTTP_CONTRACT
-    assert "fails responseSchema at /0: 'eta' is a required property" in (
-        outcome.evidence
-    )
+    assert "fails responseSchema at /0: the 'required' rule" in outcome.evidence
+    # The validator's message would quote the service's data: it stays out.
+    assert "'eta'" not in outcome.evidence
 
 
 def test_another_content_type_breaks_the_contract(
