@@ -8,8 +8,6 @@ never copied into evidence.
 
 from __future__ import annotations
 
-from typing import Any
-
 from checks import diagnosis as dx
 from checks.plan import PlannedCheck
 from checks.result import Outcome, failed, passed
@@ -28,24 +26,9 @@ def cloud_state(target: Target, planned: PlannedCheck) -> Outcome:
     return aspects[planned.param("aspect")](target, planned)
 
 
-def _vpn_connection(target: Target) -> tuple[str, dict[str, Any]]:
-    connection_id = target.output(keys.VPN_CONNECTION_ID)
-    (connection,) = target.client("ec2").describe_vpn_connections(
-        VpnConnectionIds=[connection_id]
-    )["VpnConnections"]
-    return connection_id, connection
-
-
-def _db_instance(target: Target, database: dict[str, Any]) -> dict[str, Any]:
-    (instance,) = target.client("rds").describe_db_instances(
-        DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
-    )["DBInstances"]
-    return instance
-
-
 def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
     ec2 = target.client("ec2")
-    connection_id, connection = _vpn_connection(target)
+    connection_id, connection = target.vpn_connection()
     gateway_id = target.output(keys.VPN_GATEWAY_ID)
     vpc_id = target.output(keys.VPC_ID)
     if connection["State"] != "available":
@@ -120,7 +103,7 @@ def vpn_connection(target: Target, planned: PlannedCheck) -> Outcome:
 
 def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
     ec2 = target.client("ec2")
-    connection_id, connection = _vpn_connection(target)
+    connection_id, connection = target.vpn_connection()
     gateway_id = target.output(keys.VPN_GATEWAY_ID)
     table_ids = list(target.output(keys.PRIVATE_ROUTE_TABLE_IDS))
     tables = ec2.describe_route_tables(RouteTableIds=table_ids)["RouteTables"]
@@ -183,7 +166,7 @@ def vpn_routes(target: Target, planned: PlannedCheck) -> Outcome:
 
 def db_security_group(target: Target, planned: PlannedCheck) -> Outcome:
     exchange, database = target.database(planned.exchange)
-    instance = _db_instance(target, database)
+    instance = target.db_instance(database)
     # What reaches the instance is the union of all its groups, not only the
     # one the stack made for it.
     group_ids = sorted(g["VpcSecurityGroupId"] for g in instance["VpcSecurityGroups"])

@@ -327,6 +327,16 @@ def _greeting_only(
     with connected.sock:
         greeting = _read_greeting(connected.sock)
     if isinstance(greeting, Outcome):
+        unhealthy = _unhealthy_targets(target, planned)
+        if unhealthy and greeting.diagnosis is not dx.AUTH_REJECTED:
+            # Whether the balancer then resets or holds the connection, the
+            # cause is the same: its target fails the health checks.
+            return failed(
+                f"{connected.where}: connected, but {greeting.evidence}; the load "
+                f"balancer reports {unhealthy}",
+                "see the target-health check: the health checks cross the VPN",
+                dx.TARGET_UNHEALTHY,
+            )
         return failed(
             f"{connected.where}: connected, but {greeting.evidence}",
             greeting.hint,
@@ -336,6 +346,21 @@ def _greeting_only(
         f"{connected.where}: the server greets as MySQL {greeting} "
         f"(connect {connected.connect_ms:.1f} ms); no login: the configuration names "
         "no credentials for the customer's database"
+    )
+
+
+def _unhealthy_targets(target: Target, planned: PlannedCheck) -> str:
+    """The load balancer's targets that are not healthy, in words ("" if none)."""
+    gateway = (target.outputs.get(keys.REMOTE_DATABASES) or {}).get(planned.exchange)
+    if gateway is None:
+        return ""
+    descriptions = target.client("elbv2").describe_target_health(
+        TargetGroupArn=gateway[keys.NLB_TARGET_GROUP_ARN]
+    )["TargetHealthDescriptions"]
+    return ", ".join(
+        f"{d['Target']['Id']}:{d['Target']['Port']} {d['TargetHealth']['State']}"
+        for d in descriptions
+        if d.get("TargetHealth", {}).get("State") != "healthy"
     )
 
 

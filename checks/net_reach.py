@@ -66,9 +66,7 @@ def database_not_running(target: Target, planned: PlannedCheck) -> Outcome | Non
     if planned.exchange not in (target.outputs.get(keys.DATABASES) or {}):
         return None
     _, database = target.database(planned.exchange)
-    (instance,) = target.client("rds").describe_db_instances(
-        DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
-    )["DBInstances"]
+    instance = target.db_instance(database)
     status = instance.get("DBInstanceStatus", "unknown")
     if status == "available":
         return None

@@ -45,9 +45,7 @@ def security(target: Target, planned: PlannedCheck) -> Outcome:
 
 def db_private(target: Target, planned: PlannedCheck) -> Outcome:
     _, database = target.database(planned.exchange)
-    (instance,) = target.client("rds").describe_db_instances(
-        DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
-    )["DBInstances"]
+    instance = target.db_instance(database)
     name = instance["DBInstanceIdentifier"]
     problems, hints = [], []
     if instance.get("PubliclyAccessible"):

@@ -134,6 +134,21 @@ class Target:
             raise MissingOutput(f"the stack has no database output for {name!r}")
         return exchange, databases[name]
 
+    def vpn_connection(self) -> tuple[str, dict[str, Any]]:
+        """The stack's VPN connection, as EC2 describes it now: (id, description)."""
+        connection_id = self.output(keys.VPN_CONNECTION_ID)
+        (connection,) = self.client("ec2").describe_vpn_connections(
+            VpnConnectionIds=[connection_id]
+        )["VpnConnections"]
+        return connection_id, connection
+
+    def db_instance(self, database: dict[str, Any]) -> dict[str, Any]:
+        """An app database's RDS instance, as RDS describes it now."""
+        (instance,) = self.client("rds").describe_db_instances(
+            DBInstanceIdentifier=database[keys.DB_INSTANCE_ID]
+        )["DBInstances"]
+        return instance
+
     def endpoint(self, vantage: str, host: str, port: int) -> tuple[str, int, str]:
         """Where a probe from `vantage` connects for `host:port`, and how it gets there.
 

@@ -18,16 +18,12 @@ from checks import diagnosis as dx
 from checks.plan import PlannedCheck
 from checks.result import Outcome, failed, passed, warned
 from checks.target import Target
-from infra import outputs as keys
 
 _AUTHENTICATION = ("authentication", "auth_failed")
 
 
 def vpn_tunnels(target: Target, planned: PlannedCheck) -> Outcome:
-    connection_id = target.output(keys.VPN_CONNECTION_ID)
-    (connection,) = target.client("ec2").describe_vpn_connections(
-        VpnConnectionIds=[connection_id]
-    )["VpnConnections"]
+    connection_id, connection = target.vpn_connection()
     telemetry = connection.get("VgwTelemetry", [])
     # Each tunnel's inside CIDR, by its outside IP (what the telemetry names).
     inside_by_outside = {
