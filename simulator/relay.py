@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -52,15 +53,31 @@ def write_relays(home: Path, relays: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _splice(client: socket.socket, upstream: socket.socket) -> None:
+    """Both directions of one connection, in one thread, until either side ends.
+
+    One thread: an SSLSocket must not be read and written from two threads
+    at once. A TLS record may hold more than select() sees, hence pending().
+    """
+    sockets = (client, upstream)
     try:
-        while data := source.recv(CHUNK):
-            sink.sendall(data)
-        sink.shutdown(socket.SHUT_WR)
+        while True:
+            pending = isinstance(client, ssl.SSLSocket) and client.pending()
+            ready = [client] if pending else None
+            if ready is None:
+                ready, _, _ = select.select(sockets, [], [], IDLE_TIMEOUT_S)
+                if not ready:
+                    return  # idle too long
+            for source in ready:
+                data = source.recv(CHUNK)
+                if not data:
+                    return  # either side ended: the other is closed below
+                (upstream if source is client else client).sendall(data)
     except OSError:
-        pass  # either side closed or reset: the other pump ends it too
+        pass  # a reset or a timeout: both are closed
     finally:
-        source.close()
+        for sock in sockets:
+            sock.close()
 
 
 def _echo_address(client: socket.socket, address: str) -> None:
@@ -132,8 +149,7 @@ def _relay(
         return
     for sock in (client, upstream):
         sock.settimeout(IDLE_TIMEOUT_S)
-    for source, sink in ((client, upstream), (upstream, client)):
-        threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+    _splice(client, upstream)
 
 
 def _server_context(entry: dict[str, Any]) -> ssl.SSLContext | None:
