@@ -9,9 +9,10 @@ the control plane's state (the describe calls), never from the
 configuration directly: a setting the program failed to declare is missing
 from the simulated data plane too.
 
-This is the loopback subset: the AWS API, and a private MariaDB per RDS
-instance on 127.0.0.1. Tunnels, firewalls and routes in network namespaces
-are not built yet, and the published environment says so.
+As root the data plane is the customer's network in namespaces
+(`simulator/dataplane.py`); otherwise it is the loopback subset: the AWS
+API, and a private MariaDB per RDS instance on 127.0.0.1, and the published
+environment says what that leaves unproven.
 """
 
 from __future__ import annotations
