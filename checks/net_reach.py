@@ -51,7 +51,7 @@ def net_reach(target: Target, planned: PlannedCheck) -> Outcome:
         planned.vantage,
         host,
         port,
-        timeout_s=max(0.5, planned.timeout_s - 0.5),
+        timeout_s=planned.probe_timeout_s(0.5),
         path=path,
     )
     if outcome.diagnosis is dx.REFUSED:

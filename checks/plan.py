@@ -43,6 +43,10 @@ class PlannedCheck:
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
 
+    def probe_timeout_s(self, margin_s: float = 1.0) -> float:
+        """A probe's own timeout: the check's, less `margin_s` for its verdict."""
+        return max(0.5, self.timeout_s - margin_s)
+
 
 def plan_checks(config: ExchangeConfig, *, soak_s: float = 0.0) -> list[PlannedCheck]:
     """Every check that proves `config`'s exchanges, each at its vantage point.

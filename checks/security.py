@@ -118,7 +118,7 @@ def closed(target: Target, planned: PlannedCheck) -> Outcome:
         planned.vantage,
         host,
         port,
-        timeout_s=max(0.5, planned.timeout_s - 1),
+        timeout_s=planned.probe_timeout_s(),
         path=path,
         hint="admit only the exchange's networks: the security group, the subnet's "
         "ACL and the customer's firewall",
@@ -182,7 +182,7 @@ def bucket_anonymous(target: Target, planned: PlannedCheck) -> Outcome:
         scheme, host, port = endpoint
         site = http.Site(scheme, host, port, f"/{bucket}")
     request_target = site.request_target + "?list-type=2&max-keys=1"
-    timeout = max(0.5, planned.timeout_s - 1)
+    timeout = planned.probe_timeout_s()
     try:
         link = http.connect(
             target,

@@ -88,7 +88,7 @@ def egress_ips(target: Target, planned: PlannedCheck) -> Outcome:
 
 def egress_ip_seen(target: Target, planned: PlannedCheck) -> Outcome:
     """Ask checkip, from the platform, which address its traffic leaves from."""
-    timeout = max(0.5, planned.timeout_s - 1)
+    timeout = planned.probe_timeout_s()
     try:
         connected = open_connection(
             target,
@@ -157,7 +157,7 @@ def admitted(target: Target, planned: PlannedCheck) -> Outcome:
         planned.vantage,
         host,
         port,
-        timeout_s=max(0.5, planned.timeout_s - 1),
+        timeout_s=planned.probe_timeout_s(),
         path=OVER_INTERNET,
         what="admitted the platform",
     )
@@ -170,7 +170,7 @@ def refused(target: Target, planned: PlannedCheck) -> Outcome:
         planned.vantage,
         host,
         port,
-        timeout_s=max(0.5, planned.timeout_s - 1),
+        timeout_s=planned.probe_timeout_s(),
         path=OVER_INTERNET,
         hint="the customer's firewall must admit only the platform's egress IPs on "
         "this port",

@@ -259,41 +259,38 @@ class CustomerNetwork:
             # up; a stack is ready when their first verdicts are reported.
             self._wait_for_target_health()
 
+        # Every vantage point resolves names alike and trusts the test CA.
+        hosts, missing = dict(self.record.hosts), self.missing_stand_ins()
+
+        def point(name: str, description: str, namespace: str) -> VantagePoint:
+            return VantagePoint(
+                name=name,
+                description=description,
+                netns=namespace,
+                ca_bundle=str(self.home / "ca.pem"),
+                hosts=dict(hosts),
+                missing=dict(missing),
+            )
+
         points = {
-            "onprem": VantagePoint(
-                name="onprem",
-                description=f"the customer's client host {client}",
-                netns=f"{self.prefix}-client",
-                ca_bundle=str(self.home / "ca.pem"),
-                hosts=dict(self.record.hosts),
-                missing=self.missing_stand_ins(),
+            "onprem": point(
+                "onprem",
+                f"the customer's client host {client}",
+                f"{self.prefix}-client",
             ),
-            "outsider": VantagePoint(
-                name="outsider",
-                description=f"a host on the internet ({OUTSIDER_IP})",
-                netns=outsider.name,
-                ca_bundle=str(self.home / "ca.pem"),
-                hosts=dict(self.record.hosts),
-                missing=self.missing_stand_ins(),
+            "outsider": point(
+                "outsider", f"a host on the internet ({OUTSIDER_IP})", outsider.name
             ),
         }
         if app is not None:
-            points["platform"] = VantagePoint(
-                name="platform",
-                description=f"the platform's app host {app}",
-                netns=f"{self.prefix}-app",
-                ca_bundle=str(self.home / "ca.pem"),
-                hosts=dict(self.record.hosts),
-                missing=self.missing_stand_ins(),
+            points["platform"] = point(
+                "platform", f"the platform's app host {app}", f"{self.prefix}-app"
             )
         if other is not None:
-            points["onprem-other"] = VantagePoint(
-                name="onprem-other",
-                description=f"a customer host outside the client networks ({other})",
-                netns=f"{self.prefix}-other",
-                ca_bundle=str(self.home / "ca.pem"),
-                hosts=dict(self.record.hosts),
-                missing=self.missing_stand_ins(),
+            points["onprem-other"] = point(
+                "onprem-other",
+                f"a customer host outside the client networks ({other})",
+                f"{self.prefix}-other",
             )
         log.info(
             "data plane of %s: %d namespaces, %d databases",
